@@ -1,0 +1,5 @@
+"""Doorstep's desktop shell: an embedded local server shown in a native window."""
+
+# The one place the product's version lives (pyproject reads it too); kept here, not in
+# webapp, so `doorstep --version` answers without importing Flask.
+__version__ = "0.1.0"

@@ -1,0 +1,36 @@
+"""Where Doorstep finds its bundled resources and keeps its per-user data."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+APP_NAME = "Doorstep"
+DATA_DIR_ENV = "DOORSTEP_DATA_DIR"
+
+
+def resource_root() -> Path:
+    """Return the folder holding `templates/` and `static/`, in a checkout or a frozen bundle."""
+    # PyInstaller unpacks (onefile) or places (onedir) bundled data under sys._MEIPASS.
+    bundle_dir = getattr(sys, "_MEIPASS", None)
+    if bundle_dir:
+        return Path(bundle_dir)
+    return Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """Return the per-user data folder: $DOORSTEP_DATA_DIR, else the platform's location."""
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    # Imported here because this module is loaded on the start-up path of the desktop shell.
+    import platformdirs
+
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` if needed, readable by its owner only on POSIX, and return it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
