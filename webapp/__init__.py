@@ -1,0 +1,56 @@
+"""Doorstep's Flask app: local accounts, a personal greeting and a flash alert."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Flask
+from sqlalchemy import event
+
+from webapp.config import configure
+from webapp.extensions import csrf, db, login_manager
+from webapp.paths import resource_root
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Create and configure a Doorstep app; `config` overrides every other layer."""
+    resources = resource_root()
+    app = Flask(
+        __name__,
+        template_folder=str(resources / "templates"),
+        static_folder=str(resources / "static"),
+    )
+    configure(app, config)
+
+    db.init_app(app)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    from webapp import auth, errors, main
+
+    app.register_blueprint(main.bp)
+    app.register_blueprint(auth.bp)
+    errors.register(app)
+    app.add_template_filter(local_time)
+
+    with app.app_context():
+        event.listen(db.engine, "connect", _tune_sqlite)
+        db.create_all()
+    return app
+
+
+def local_time(value: datetime | None, pattern: str = "%d %b %Y, %H:%M") -> str:
+    """Format a stored (naive UTC) time in the user's local time zone."""
+    if value is None:
+        return "never"
+    return value.replace(tzinfo=timezone.utc).astimezone().strftime(pattern)
+
+
+def _tune_sqlite(dbapi_connection, _record) -> None:
+    # WAL lets the page threads read while one writes; the busy timeout covers the rest.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
