@@ -24,7 +24,8 @@ def normalize_username(username: str) -> str:
 
 
 def username_key(username: str) -> str:
-    """Return the case-insensitive key two equal usernames share (SQLite's lower() is ASCII-only)."""
+    """Return the key that usernames equal but for case share."""
+    # casefold() in Python: SQLite's lower() only folds ASCII, and Zoë must clash with ZOË.
     return normalize_username(username).casefold()
 
 
