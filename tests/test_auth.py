@@ -56,13 +56,21 @@ def test_chinese_username_is_welcome(client, auth):
         ({"email": "a@" + "b" * 250 + ".com"}, "Email addresses are at most 254 characters long."),
         ({"email": ""}, "Enter your email address."),
         ({"password": "short", "confirm": "short"}, "Password must be 8 to 128 characters long."),
-        ({"password": "x" * 129, "confirm": "x" * 129}, "Password must be 8 to 128 characters long."),
+        (
+            {"password": "x" * 129, "confirm": "x" * 129},
+            "Password must be 8 to 128 characters long.",
+        ),
         ({"confirm": "something else"}, "The two passwords do not match."),
         ({"password": "", "confirm": ""}, "Choose a password."),
     ],
 )
 def test_register_rejects_bad_input_with_a_field_message(client, app, fields, message):
-    data = {"username": "Mei", "email": "mei@example.com", "password": PASSWORD, "confirm": PASSWORD}
+    data = {
+        "username": "Mei",
+        "email": "mei@example.com",
+        "password": PASSWORD,
+        "confirm": PASSWORD,
+    }
     data.update(fields)
     response = client.post("/register", data=data)
     assert response.status_code == 200
@@ -138,7 +146,9 @@ def test_login_with_wrong_password_says_so_on_the_form(client, auth):
 )
 def test_login_rejects_bad_input_with_a_field_message(client, auth, fields, message):
     auth.register()
-    response = client.post("/login", data={"email": "mei@example.com", "password": PASSWORD, **fields})
+    response = client.post(
+        "/login", data={"email": "mei@example.com", "password": PASSWORD, **fields}
+    )
     assert response.status_code == 200
     assert message in response.get_data(as_text=True)
 
@@ -172,7 +182,9 @@ def test_login_puts_the_username_in_a_fresh_session(client, auth, app):
 def test_login_follows_only_a_safe_next(client, auth, next_url, lands_on):
     auth.register()
     response = client.post(
-        "/login", query_string={"next": next_url}, data={"email": "mei@example.com", "password": PASSWORD}
+        "/login",
+        query_string={"next": next_url},
+        data={"email": "mei@example.com", "password": PASSWORD},
     )
     assert response.location == lands_on
 
@@ -201,7 +213,12 @@ def test_login_upgrades_a_hash_made_with_weaker_parameters(make_app, data_dir):
     weak = make_app()
     weak.test_client().post(
         "/register",
-        data={"username": "Mei", "email": "mei@example.com", "password": PASSWORD, "confirm": PASSWORD},
+        data={
+            "username": "Mei",
+            "email": "mei@example.com",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
     )
     stronger = make_app(ARGON2_TIME_COST=2, ARGON2_MEMORY_COST=16)
     with stronger.app_context():
@@ -266,7 +283,11 @@ def test_logout_requires_a_csrf_token_when_csrf_is_on(make_app):
     login_page = client.get("/login").get_data(as_text=True)
     client.post(
         "/login",
-        data={"csrf_token": csrf_token_from(login_page), "email": "mei@example.com", "password": PASSWORD},
+        data={
+            "csrf_token": csrf_token_from(login_page),
+            "email": "mei@example.com",
+            "password": PASSWORD,
+        },
     )
     home = client.get("/").get_data(as_text=True)
     assert "Welcome back, Mei!" in home
@@ -285,7 +306,13 @@ def test_logout_requires_a_csrf_token_when_csrf_is_on(make_app):
 def test_forms_without_csrf_token_are_rejected_when_csrf_is_on(make_app, path):
     app = make_app(WTF_CSRF_ENABLED=True)
     response = app.test_client().post(
-        path, data={"username": "Mei", "email": "mei@example.com", "password": PASSWORD, "confirm": PASSWORD}
+        path,
+        data={
+            "username": "Mei",
+            "email": "mei@example.com",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
     )
     assert response.status_code == 400
     assert "Back to the start page" in response.get_data(as_text=True)
@@ -295,7 +322,9 @@ def test_forms_without_csrf_token_are_rejected_when_csrf_is_on(make_app, path):
 def test_session_cookie_is_named_and_locked_down(client, auth):
     auth.register()
     response = auth.login()
-    cookie_header = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("doorstep_session="))
+    cookie_header = next(
+        h for h in response.headers.getlist("Set-Cookie") if h.startswith("doorstep_session=")
+    )
     assert "HttpOnly" in cookie_header
     assert "SameSite=Lax" in cookie_header
 

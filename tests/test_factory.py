@@ -67,7 +67,12 @@ def test_session_cookie_survives_a_restart(make_app):
     client = first.test_client()
     client.post(
         "/register",
-        data={"username": "Mei", "email": "mei@example.com", "password": "pw-12345", "confirm": "pw-12345"},
+        data={
+            "username": "Mei",
+            "email": "mei@example.com",
+            "password": "pw-12345",
+            "confirm": "pw-12345",
+        },
     )
     client.post("/login", data={"email": "mei@example.com", "password": "pw-12345"})
     cookie = client.get_cookie("doorstep_session")

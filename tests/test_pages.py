@@ -47,7 +47,9 @@ def test_navbar_when_logged_in(client, auth):
     html = client.get("/").get_data(as_text=True)
     assert 'data-testid="nav-username">Mei</span>' in html
     assert ">Account</a>" in html
-    assert re.search(r'<form method="post" action="/logout"[^>]*>\s*<input type="hidden" name="csrf_token"', html)
+    assert re.search(
+        r'<form method="post" action="/logout"[^>]*>\s*<input type="hidden" name="csrf_token"', html
+    )
     assert ">Log out</button>" in html
     assert ">Log in</a>" not in html
 
@@ -140,7 +142,12 @@ def test_a_crash_shows_the_500_page_and_keeps_stored_data(make_app):
     client = app.test_client()
     client.post(
         "/register",
-        data={"username": "Mei", "email": "mei@example.com", "password": "correct horse", "confirm": "correct horse"},
+        data={
+            "username": "Mei",
+            "email": "mei@example.com",
+            "password": "correct horse",
+            "confirm": "correct horse",
+        },
     )
     response = client.get("/boom")
     assert response.status_code == 500

@@ -49,9 +49,7 @@ def configure(app: Flask, overrides: dict | None) -> None:
     app.config.from_mapping(overrides)
     app.config["DATA_DIR"] = str(data_dir)
 
-    app.config.setdefault(
-        "SQLALCHEMY_DATABASE_URI", f"sqlite:///{data_dir / DATABASE_FILENAME}"
-    )
+    app.config.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{data_dir / DATABASE_FILENAME}")
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_or_create_secret_key(data_dir / SECRET_KEY_FILENAME)
 

@@ -94,5 +94,3 @@ def safe_next_url(target: str | None) -> str | None:
         return None  # browsers read "/\evil.com" as "//evil.com"
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else None
-
-
