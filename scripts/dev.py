@@ -1,0 +1,148 @@
+"""Set up a fresh clone and run Doorstep or its whole test suite: `python3 scripts/dev.py run|test`.
+
+Only a Python >= 3.10 is needed beforehand. The script makes `.venv/`, installs the project
+into it (again only when pyproject.toml changed), and on Debian-like systems installs the few
+system packages the tests drive (Chromium, Xvfb, Qt's xcb libraries) when they are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+# What the browser, window and frozen-app tests need from Debian (see tests/support.py).
+DEBIAN_TEST_PACKAGES = [
+    "chromium",  # the real browser Playwright drives (never `playwright install`)
+    "xvfb",  # a virtual screen for the real Qt window
+    "xauth",
+    "libxcb-icccm4",  # Qt's xcb platform plugin
+    "libxcb-keysyms1",
+    "libxcb-image0",
+    "libxcb-render-util0",
+    "libxcb-xkb1",
+    "libxcb-cursor0",
+    "libxcb-shape0",
+    "libxcb-randr0",
+    "libxkbcommon-x11-0",
+    "libegl1",
+    "libgl1",
+    "libnss3",
+    "libxcomposite1",
+    "libxdamage1",
+    "libxrandr2",
+    "libxtst6",
+    "libxkbfile1",
+    "libasound2",
+    "libfontconfig1",
+    "libdbus-1-3",
+    "fonts-dejavu-core",
+    "imagemagick",  # `import` takes screenshots of the real window
+    "binutils",  # `strip` for the PyInstaller bundle
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen task."""
+    parser = argparse.ArgumentParser(
+        prog="python3 scripts/dev.py", description=__doc__.split("\n")[0]
+    )
+    tasks = parser.add_subparsers(dest="task", required=True)
+    run = tasks.add_parser("run", help="set up, then open Doorstep (arguments go to `doorstep`)")
+    run.add_argument("args", nargs=argparse.REMAINDER)
+    test = tasks.add_parser("test", help="set up, build the bundle, run the whole test suite")
+    test.add_argument("args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    tasks.add_parser("system-deps", help="install the Debian packages the tests need")
+    tasks.add_parser("setup", help="only create .venv and install the project with every extra")
+    options = parser.parse_args(argv)
+
+    # This script runs on whatever Python the user has, before any venv exists.
+    if sys.version_info < (3, 10):  # noqa: UP036
+        sys.exit("Doorstep needs Python 3.10 or newer.")
+    if options.task == "system-deps":
+        return install_system_packages()
+    if options.task == "run":
+        ensure_venv("")
+        return subprocess.call([str(BIN / "doorstep"), *strip_dashes(options.args)])
+    if options.task == "setup":
+        ensure_venv("[dev]")
+        return 0
+    install_system_packages()
+    ensure_venv("[dev]")
+    return run_tests(strip_dashes(options.args))
+
+
+def ensure_venv(extras: str) -> None:
+    """Create .venv and install the project with `extras`, unless already done."""
+    if not PYTHON.exists():
+        print(f"Creating {VENV.relative_to(ROOT)}/ …", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / ".doorstep-installed"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    installed = stamp.read_text().split() if stamp.exists() else []
+    if wanted in installed:
+        return
+    print(f"Installing Doorstep{extras} into {VENV.relative_to(ROOT)}/ …", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "-e", f"{ROOT}{extras}"], check=True)
+    stamp.write_text("\n".join([*installed, wanted]))
+
+
+def install_system_packages() -> int:
+    """Install the missing Debian packages the tests need; elsewhere just say what is needed."""
+    if not sys.platform.startswith("linux") or not shutil.which("dpkg-query"):
+        print("Not a Debian-like system: install Chromium and (on Linux) Xvfb yourself.")
+        return 0
+    missing = [name for name in DEBIAN_TEST_PACKAGES if not debian_package_installed(name)]
+    if not missing:
+        return 0
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    print(f"Installing Debian packages: {' '.join(missing)}", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+        check=True,
+        env=env,
+    )
+    return 0
+
+
+def debian_package_installed(name: str) -> bool:
+    """Whether dpkg reports `name` as installed."""
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", name], capture_output=True, text=True, check=False
+    )
+    return result.stdout.endswith("install ok installed")
+
+
+def run_tests(pytest_args: list[str]) -> int:
+    """Build the frozen bundle, then run every test against source, browser, window and bundle."""
+    build = subprocess.run([str(PYTHON), str(ROOT / "build" / "build.py")], cwd=ROOT, check=False)
+    if build.returncode != 0:
+        print("The PyInstaller build failed; see above.", file=sys.stderr)
+        return build.returncode
+    env = {**os.environ, "DOORSTEP_REQUIRE_FROZEN": "1"}
+    # QtWebEngine refuses to start its sandbox as root (CI, containers); tests only.
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        env.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox")
+    return subprocess.call([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
+
+
+def strip_dashes(args: list[str]) -> list[str]:
+    """Drop a leading `--` separator."""
+    return args[1:] if args[:1] == ["--"] else args
+
+
+if __name__ == "__main__":
+    sys.exit(main())
