@@ -3,3 +3,7 @@
 # The one place the product's version lives (pyproject reads it too); kept here, not in
 # webapp, so `doorstep --version` answers without importing Flask.
 __version__ = "0.1.0"
+
+# First argument that runs `doorstep` as the window's own server process (not in --help);
+# see desktop/server_process.py.
+WINDOW_SERVER_ARG = "_window-server"

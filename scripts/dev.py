@@ -48,6 +48,7 @@ DEBIAN_TEST_PACKAGES = [
     "libdbus-1-3",
     "fonts-dejavu-core",
     "imagemagick",  # `import` takes screenshots of the real window
+    "x11-utils",  # xwininfo finds the window under Xvfb
     "binutils",  # `strip` for the PyInstaller bundle
 ]
 

@@ -1,0 +1,122 @@
+"""Command line of Doorstep: the window (default), `serve`, and `--dev`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from desktop import WINDOW_SERVER_ARG, __version__, platform
+
+log = logging.getLogger("doorstep")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser for `doorstep [--dev] [--data-dir DIR] [serve ...]`."""
+    parser = argparse.ArgumentParser(
+        prog="doorstep",
+        description="Doorstep: local accounts, a personal greeting and a flash alert, "
+        "in a native window. Without a command, opens the Doorstep window.",
+    )
+    parser.add_argument("--version", action="version", version=f"Doorstep {__version__}")
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="keep the database, secret key, window profile and logs in DIR "
+        f"(default: ${platform.DATA_DIR_ENV}, else the platform's per-user data folder)",
+    )
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="developer mode: Flask's debug server with reloader and debugger, "
+        "on 127.0.0.1 only, shown in the window",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run the server without a window and print its URL (for testers and browsers)",
+        description="Run Doorstep's server without a window. The first line printed is "
+        "'Doorstep is running at <URL>'; the URL carries the access token. "
+        "Stops cleanly on Ctrl-C or SIGTERM.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=0, help="port to listen on (default: 0, any free port)"
+    )
+    serve.add_argument(
+        "--data-dir", dest="serve_data_dir", metavar="DIR", help="as --data-dir above"
+    )
+    serve.add_argument("--open", action="store_true", help="open the URL in the system browser")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run Doorstep as the command line asks and return the exit status."""
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == [WINDOW_SERVER_ARG]:  # the window's own server (desktop.server_process)
+        from desktop.server_process import run_child
+
+        return run_child()
+    args = build_parser().parse_args(argv)
+    # --data-dir is accepted before or after `serve`.
+    data_dir_arg = getattr(args, "serve_data_dir", None) or args.data_dir
+    data_dir = platform.data_dir(data_dir_arg)
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        log_path = platform.setup_logging(data_dir_arg)
+    except OSError as exc:
+        print(f"doorstep: cannot use the data folder {data_dir}: {exc}", file=sys.stderr)
+        return 1
+    log.info("Doorstep %s starting (%s)", __version__, " ".join(sys.argv[1:]) or "window")
+
+    if args.command == "serve":
+        from desktop import serve
+
+        return serve.run(args.host, args.port, data_dir, log_path, open_browser=args.open)
+
+    if not platform.has_display():
+        print(
+            "doorstep: no display found (DISPLAY/WAYLAND_DISPLAY unset); "
+            "serving in this terminal instead of opening a window",
+            file=sys.stderr,
+            flush=True,
+        )
+        log.warning("No display: falling back to serve mode")
+        from desktop import serve
+
+        return serve.run("127.0.0.1", 0, data_dir, log_path)
+
+    if args.dev:
+        from desktop import dev
+
+        return dev.run(data_dir, log_path)
+    return run_window(data_dir, log_path, data_dir_arg)
+
+
+def run_window(data_dir: Path, log_path: Path, data_dir_arg: str | None) -> int:
+    """Open the Doorstep window on the embedded server; return once it is closed."""
+    from desktop.server import bind_socket, new_token
+    from desktop.server_process import ServerProcess
+    from desktop.window import show
+
+    # Server first: the socket listens at once, and a child process loads the webapp on
+    # another core while this one starts Qt (docs/startup.md).
+    sock = bind_socket("127.0.0.1", 0)
+    token = new_token()
+    server = ServerProcess(sock, data_dir, token, data_dir_arg).start()
+    try:
+        show(f"http://127.0.0.1:{server.port}/?token={token}", data_dir)
+    finally:
+        status = server.stop()
+    if status == 1:
+        print(f"doorstep: the webapp failed to start; see {log_path.parent}", file=sys.stderr)
+        return 1
+    return 0 if status == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

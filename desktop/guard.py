@@ -1,0 +1,142 @@
+"""The WSGI middleware that keeps the embedded server to the one client holding its token."""
+
+from __future__ import annotations
+
+import hmac
+import html
+from collections.abc import Callable, Iterable
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+TOKEN_PARAM = "token"
+
+# Self-contained on purpose: a foreign Host fails before Flask routes anything, so these pages
+# cannot use url_for, templates or the request context (a layout page would turn 400 into 500).
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} · Doorstep</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;
+color:#212529}}h1{{font-size:1.5rem}}</style></head>
+<body><h1>{title}</h1><p>{message}</p></body></html>
+"""
+
+
+def cookie_name(port: int) -> str:
+    """Return the token cookie's name, per port: cookies do not separate ports, names do."""
+    return f"doorstep_token_{port}"
+
+
+def error_page(status: str, title: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Return a small self-contained HTML error response as (status, headers, body)."""
+    body = _PAGE.format(title=html.escape(title), message=html.escape(message)).encode("utf-8")
+    headers = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+    ]
+    return status, headers, body
+
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class AccessGuard:
+    """Answer only requests for an allowed Host that carry the launch's token or its cookie."""
+
+    def __init__(self, app: WSGIApp, token: str, port: int, hosts: Iterable[str] = ()) -> None:
+        """Wrap `app`; `hosts` are extra host names as written in URLs (IPv6 in brackets)."""
+        self.app = app
+        self._token = token.encode("ascii")
+        self.port = port
+        self.cookie = cookie_name(port)
+        # Against DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own Host.
+        names = {"127.0.0.1", "localhost", *hosts}
+        self.allowed_hosts = {f"{name}:{port}".lower() for name in names}
+
+    def _valid(self, candidate: str | None) -> bool:
+        if not candidate:
+            return False
+        try:
+            return hmac.compare_digest(candidate.encode("ascii"), self._token)
+        except UnicodeEncodeError:
+            return False
+
+    def _cookie_token(self, environ: dict[str, Any]) -> str | None:
+        raw = environ.get("HTTP_COOKIE")
+        if not raw:
+            return None
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(raw)
+        except CookieError:
+            return None
+        morsel = jar.get(self.cookie)
+        return morsel.value if morsel else None
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Check Host, then token or cookie; pass allowed requests on to the app."""
+        host = environ.get("HTTP_HOST", "").lower()
+        if host not in self.allowed_hosts:
+            return self._answer(
+                start_response,
+                error_page(
+                    "400 Bad Request",
+                    "Bad request",
+                    "This address is not served here. Open Doorstep from its own window "
+                    "or from the address that 'doorstep serve' printed.",
+                ),
+            )
+
+        query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        offered = [value for key, value in query if key == TOKEN_PARAM]
+        if offered:
+            if not self._valid(offered[-1]):
+                return self._forbidden(start_response)
+            return self._redirect_without_token(environ, query, start_response)
+
+        if not self._valid(self._cookie_token(environ)):
+            return self._forbidden(start_response)
+        return self.app(environ, start_response)
+
+    def _redirect_without_token(
+        self, environ: dict[str, Any], query: list[tuple[str, str]], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        # Swap the token in the address for a cookie, so it leaves no trace in history or logs.
+        path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/"
+        # WSGI hands the path over as latin-1 decoded bytes; re-encode before quoting.
+        location = quote(path.encode("latin-1"), safe="/:@!$&'()*+,;=-._~")
+        rest = [(key, value) for key, value in query if key != TOKEN_PARAM]
+        if rest:
+            location += "?" + urlencode(rest)
+        cookie = f"{self.cookie}={self._token.decode()}; Path=/; HttpOnly; SameSite=Strict"
+        start_response(
+            "302 Found",
+            [
+                ("Location", location),
+                ("Set-Cookie", cookie),
+                ("Cache-Control", "no-store"),
+                ("Content-Length", "0"),
+            ],
+        )
+        return [b""]
+
+    def _forbidden(self, start_response: StartResponse) -> Iterable[bytes]:
+        return self._answer(
+            start_response,
+            error_page(
+                "403 Forbidden",
+                "Forbidden",
+                "This Doorstep server only answers the window or browser it was opened in. "
+                "Use the full address (with its token) that Doorstep printed when it started.",
+            ),
+        )
+
+    @staticmethod
+    def _answer(
+        start_response: StartResponse, response: tuple[str, list[tuple[str, str]], bytes]
+    ) -> Iterable[bytes]:
+        status, headers, body = response
+        start_response(status, headers)
+        return [body]

@@ -1,0 +1,87 @@
+"""Platform specifics of the desktop shell: display detection, folders, the system browser."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+from pathlib import Path
+
+APP_NAME = "Doorstep"
+# Same variable as webapp.paths.DATA_DIR_ENV; repeated here because importing anything from
+# the webapp package imports Flask, which the shell keeps off its start-up path.
+DATA_DIR_ENV = "DOORSTEP_DATA_DIR"
+LOG_FILE_NAME = "doorstep.log"
+
+
+def is_linux() -> bool:
+    """Tell whether this is Linux (where the Qt backend of pywebview is used)."""
+    return sys.platform.startswith("linux")
+
+
+def has_display() -> bool:
+    """Tell whether a window can be shown: always on Windows/macOS, on Linux only with X or Wayland."""
+    if sys.platform.startswith(("win", "darwin")):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def data_dir(override: str | os.PathLike[str] | None) -> Path:
+    """Return the data folder: --data-dir, else $DOORSTEP_DATA_DIR, else the platform's location."""
+    # Mirrors webapp.paths.default_data_dir (see DATA_DIR_ENV above for why it is not imported).
+    if override:
+        return Path(override).expanduser().resolve()
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    import platformdirs
+
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+def log_dir(data_dir_override: str | os.PathLike[str] | None) -> Path:
+    """Return the log folder: `<data dir>/logs` when --data-dir is given, else the platform's."""
+    # An explicit data dir keeps everything of that run together (and tests out of $HOME).
+    if data_dir_override:
+        return Path(data_dir_override).expanduser().resolve() / "logs"
+    import platformdirs
+
+    return platformdirs.user_log_path(APP_NAME, appauthor=False)
+
+
+def resource_path(*parts: str) -> Path:
+    """Return a path inside the bundled resources (checkout root or PyInstaller's _MEIPASS)."""
+    # Mirrors webapp.paths.resource_root, again to keep Flask off the start-up path.
+    root = getattr(sys, "_MEIPASS", None)
+    base = Path(root) if root else Path(__file__).resolve().parent.parent
+    return base.joinpath(*parts)
+
+
+def setup_logging(
+    data_dir_override: str | os.PathLike[str] | None, file_name: str = LOG_FILE_NAME
+) -> Path:
+    """Send Doorstep's (and waitress') log records to a rotating file; return its path."""
+    folder = log_dir(data_dir_override)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / file_name
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+    )
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
+    )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return path
+
+
+def open_in_browser(url: str) -> bool:
+    """Open `url` in the user's default browser; return False when none could be started."""
+    import webbrowser
+
+    try:
+        return webbrowser.open(url, new=2)
+    except webbrowser.Error:
+        return False

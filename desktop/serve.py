@@ -1,0 +1,57 @@
+"""`doorstep serve`: the embedded server without a window, for testers and browsers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from desktop import platform
+from desktop.server import EmbeddedServer, PortInUseError, bind_socket, new_token, url_host
+from desktop.signals import StopSignals
+
+log = logging.getLogger("doorstep.serve")
+
+# How long `serve` waits for the webapp before giving up.
+READY_TIMEOUT = 60.0
+
+
+def run(
+    host: str, port: int, data_dir: Path, log_path: Path | None, open_browser: bool = False
+) -> int:
+    """Serve until SIGINT/SIGTERM; the first stdout line is the URL. Return the exit status."""
+    signals = StopSignals().install()
+    try:
+        try:
+            sock = bind_socket(host, port)
+        except PortInUseError as exc:
+            hint = " (is another Doorstep running? try --port 0)" if port else ""
+            print(f"doorstep: {exc.strerror}{hint}", file=sys.stderr, flush=True)
+            log.error("%s", exc.strerror)
+            return 2
+        token = new_token()
+        server = EmbeddedServer(
+            sock, data_dir, token, host_names=(url_host(host),), log_path=log_path
+        )
+        server.start()
+        if not server.ready.wait(READY_TIMEOUT) or server.error is not None:
+            print(
+                f"doorstep: the webapp failed to start: {server.error}. See the log: {log_path}",
+                file=sys.stderr,
+                flush=True,
+            )
+            server.stop()
+            return 1
+
+        url = f"http://{url_host(host)}:{server.port}/?token={token}"
+        print(f"Doorstep is running at {url}", flush=True)
+        log.info("Serving for testers on %s:%s", host, server.port)
+        if open_browser and not platform.open_in_browser(url):
+            print("doorstep: could not open a browser; open the URL above", file=sys.stderr)
+
+        signum = signals.wait()
+        log.info("Stopping on signal %s", signum)
+        stopped = server.stop()
+        return 0 if stopped else 1
+    finally:
+        signals.uninstall()

@@ -1,0 +1,123 @@
+"""The window's server in a child process, so the webapp loads on another core than Qt.
+
+Both the webapp's import and Qt's start-up are mostly Python work under one interpreter lock
+(PyQt even holds it while QtWebEngine initialises), so in threads they take turns instead of
+overlapping. A child process gets the socket the window process already bound (and the
+token) over its stdin, runs the same EmbeddedServer, and stops cleanly when its stdin closes:
+when the window process says so, or when it dies. docs/startup.md has the measurements.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from desktop import WINDOW_SERVER_ARG, platform
+
+log = logging.getLogger("doorstep.server")
+
+SERVER_LOG_NAME = "doorstep-server.log"
+STOP_TIMEOUT = 3.0
+
+
+def child_command() -> list[str]:
+    """Return the command that starts the server child, from a checkout or a frozen build."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, WINDOW_SERVER_ARG]
+    return [sys.executable, "-m", "desktop", WINDOW_SERVER_ARG]
+
+
+class ServerProcess:
+    """The child process serving the webapp on a socket bound by the window process."""
+
+    def __init__(
+        self, sock: socket.socket, data_dir: Path, token: str, data_dir_arg: str | None
+    ) -> None:
+        self.sock = sock
+        self.port: int = sock.getsockname()[1]
+        self.data_dir = data_dir
+        self.token = token
+        self.data_dir_arg = data_dir_arg
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServerProcess:
+        """Start the child and hand it the socket and the token; return self."""
+        handoff: dict[str, Any] = {
+            "token": self.token,
+            "data_dir": str(self.data_dir),
+            "data_dir_arg": self.data_dir_arg,
+        }
+        if os.name == "posix":
+            handoff["fd"] = self.sock.fileno()
+            self.proc = subprocess.Popen(
+                child_command(), stdin=subprocess.PIPE, pass_fds=[self.sock.fileno()]
+            )
+        else:
+            # Windows shares a socket with one given process, so the child must exist first.
+            self.proc = subprocess.Popen(child_command(), stdin=subprocess.PIPE)
+            handoff["share"] = base64.b64encode(self.sock.share(self.proc.pid)).decode()
+        assert self.proc.stdin is not None
+        # Over stdin, not argv or the environment, which other local programs can read.
+        self.proc.stdin.write(json.dumps(handoff).encode() + b"\n")
+        self.proc.stdin.flush()
+        # The child holds its own copy; if it dies, the window gets "connection refused"
+        # rather than a request queued forever.
+        self.sock.close()
+        return self
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
+        """Ask the child to stop (close its stdin) and return its exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):  # the child is already gone
+                self.proc.stdin.close()
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.error("The server process did not stop within %s s; terminating it", timeout)
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def run_child() -> int:
+    """Serve as the window's child process until stdin closes or SIGTERM; return the status."""
+    from desktop.server import EmbeddedServer
+    from desktop.signals import StopSignals
+
+    handoff = json.loads(sys.stdin.buffer.readline())
+    log_path = platform.setup_logging(handoff["data_dir_arg"], SERVER_LOG_NAME)
+    if "fd" in handoff:
+        sock = socket.socket(fileno=handoff["fd"])
+    else:
+        sock = socket.fromshare(base64.b64decode(handoff["share"]))
+
+    # Ctrl-C in a terminal reaches the whole process group; the window process decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signals = StopSignals(stop_signals=(signal.SIGTERM,)).install()
+
+    def stop_when_stdin_closes() -> None:
+        sys.stdin.buffer.read()  # returns at EOF: stop asked for, or the window process died
+        signals.release()
+
+    # A daemon: it only ever reads, and may still be blocked reading after a SIGTERM.
+    threading.Thread(target=stop_when_stdin_closes, name="stdin-watch", daemon=True).start()
+
+    server = EmbeddedServer(sock, Path(handoff["data_dir"]), handoff["token"], log_path=log_path)
+    server.start()
+    signals.wait()
+    stopped = server.stop()
+    signals.uninstall()
+    if server.error is not None:
+        return 1
+    return 0 if stopped else 1

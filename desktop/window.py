@@ -1,0 +1,115 @@
+"""The desktop window: pywebview showing a local URL, closed cleanly on a signal."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from desktop import platform
+from desktop.signals import StopSignals
+
+log = logging.getLogger("doorstep.window")
+
+TITLE = "Doorstep"
+
+# pywebview sends only new-window requests (target=_blank) to the system browser; a plain link
+# to another site would navigate the window itself. Routing every click on a link to another
+# origin through window.open gives it the same treatment.
+EXTERNAL_LINKS_JS = """
+if (!window.__doorstepExternalLinks) {
+  window.__doorstepExternalLinks = true;
+  document.addEventListener('click', function (event) {
+    var link = event.target.closest && event.target.closest('a[href]');
+    if (!link || link.origin === window.location.origin) return;
+    if (!/^https?:$/.test(link.protocol)) return;
+    event.preventDefault();
+    window.open(link.href, '_blank');
+  }, true);
+}
+"""
+SIZE = (1024, 720)
+MIN_SIZE = (480, 400)
+
+
+def show(url: str, data_dir: Path, debug: bool = False) -> None:
+    """Show `url` in the Doorstep window and return once it is closed or a stop signal came."""
+    signals = StopSignals().install()
+    # Imported only now, once the caller has set the server (process) going.
+    import webview
+
+    # Links to other sites open in the system browser, not inside the window.
+    webview.settings["OPEN_EXTERNAL_LINKS_IN_BROWSER"] = True
+    # --dev gets devtools on right-click > Inspect, without a second window popping up.
+    webview.settings["OPEN_DEVTOOLS_IN_DEBUG"] = False
+    window = webview.create_window(
+        TITLE, url, width=SIZE[0], height=SIZE[1], min_size=MIN_SIZE, background_color="#FFFFFF"
+    )
+
+    def close_on_signal() -> None:
+        signum = signals.wait()
+        if signum:
+            log.info("Closing the window on signal %s", signum)
+            window.destroy()
+
+    # Qt owns the main thread until the window closes, so a thread waits for the signals.
+    watcher = threading.Thread(target=close_on_signal, name="doorstep-signals")
+    watcher.start()
+
+    window.events.loaded += lambda: window.run_js(EXTERNAL_LINKS_JS)
+    views: list[object] = []
+    window.events.shown += lambda: views.append(_native_view(window))
+
+    icon = platform.resource_path("static", "img", "doorstep.png")
+    try:
+        webview.start(
+            # Qt on Linux, as pyproject installs it; pywebview would try GTK first.
+            gui="qt" if platform.is_linux() else None,
+            debug=debug,
+            # Cookies (Remember me) persist in the data dir between launches.
+            private_mode=False,
+            storage_path=str(data_dir / "webview"),
+            icon=str(icon) if icon.is_file() else None,
+        )
+    finally:
+        _unblock_pywebview_threads(views)
+        signals.release()
+        watcher.join()
+        signals.uninstall()
+
+
+def _native_view(window: object) -> object | None:
+    """Return the Qt BrowserView behind a pywebview window (None on other backends)."""
+    try:
+        from webview.platforms.qt import BrowserView
+    except ImportError:
+        return None
+    return BrowserView.instances.get(window.uid)  # type: ignore[attr-defined]
+
+
+def _unblock_pywebview_threads(views: list[object], timeout: float = 1.0) -> None:
+    """Release pywebview threads still waiting for JavaScript answers from a closed window.
+
+    pywebview 6.2 injects its JS bridge after each page load (and runs event handlers) in
+    non-daemon threads that wait, without a timeout, for the page to answer. If the window
+    closes first (a stop signal right after a load), the answer never comes and the process
+    could never exit.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = 0
+        for view in filter(None, views):
+            for entry in list(getattr(view, "_js_results", {}).values()):
+                entry["semaphore"].release()
+                pending += 1
+        waiting = [
+            thread
+            for thread in threading.enumerate()
+            if not thread.daemon
+            and thread is not threading.current_thread()
+            and not thread.name.startswith("doorstep-")  # ours end on their own
+        ]
+        if not pending and not waiting:
+            return
+        time.sleep(0.02)

@@ -1,0 +1,215 @@
+"""Start-up benchmark: process start -> landing page loaded in the window.
+
+Runs, alternating, several launches of each command and prints the medians:
+  - Doorstep relaunch: data dir and webview profile already exist (every launch after the first);
+  - Doorstep first launch: a fresh data dir each time;
+  - bare: scripts/bare_baseline.py, a pywebview window on a one-route Flask app on waitress.
+
+"Loaded" is read from outside the process: QtWebEngine's remote-debugging port
+(QTWEBENGINE_REMOTE_DEBUGGING) is polled until the page on 127.0.0.1 reports
+document.readyState == "complete" (after Doorstep's token redirect). The product has no hook.
+
+Linux only (Qt backend); starts its own Xvfb unless --display is given. Usage:
+
+    python scripts/bench_startup.py [--runs 7] [--json results.json]
+        [--command 'frozen relaunch=dist/doorstep/doorstep --data-dir {relaunch_dir}']
+
+In --command, {relaunch_dir} is a data dir prepared once and reused, {fresh_dir} a new one
+per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.support import (  # noqa: E402  (needs the path above)
+    child_env,
+    close_window,
+    find_window,
+    free_port,
+    loaded_page,
+    xvfb,
+)
+
+LOAD_TIMEOUT = 60.0
+POLL_INTERVAL = 0.01
+
+
+@dataclass
+class Command:
+    """One thing to launch and time."""
+
+    name: str
+    argv: list[str]
+    title: str  # the window's title, to close it as a user would
+    fresh_dir: bool = False
+    times: list[float] = field(default_factory=list)
+
+
+def default_commands(relaunch_dir: Path) -> list[Command]:
+    """Doorstep relaunch, Doorstep first launch, and the bare baseline."""
+    python = sys.executable
+    return [
+        Command(
+            "doorstep relaunch",
+            [python, "-m", "desktop", "--data-dir", "{relaunch_dir}"],
+            "Doorstep",
+        ),
+        Command(
+            "doorstep first launch",
+            [python, "-m", "desktop", "--data-dir", "{fresh_dir}"],
+            "Doorstep",
+            fresh_dir=True,
+        ),
+        Command("bare", [python, str(REPO_ROOT / "scripts" / "bare_baseline.py")], "Bare"),
+    ]
+
+
+def parse_extra(spec: str) -> Command:
+    """Parse --command 'NAME=COMMAND LINE' (title defaults to Doorstep)."""
+    name, _, line = spec.partition("=")
+    if not line:
+        raise argparse.ArgumentTypeError("expected NAME=COMMAND")
+    return Command(name.strip(), shlex.split(line), "Doorstep", fresh_dir="{fresh_dir}" in line)
+
+
+def launch_once(command: Command, display: str, dirs: dict[str, str]) -> float:
+    """Start `command`, return seconds until its page has loaded, then close it."""
+    debug_port = free_port()
+    env = child_env({"DISPLAY": display, "QTWEBENGINE_REMOTE_DEBUGGING": str(debug_port)})
+    env.pop("PYTHONFAULTHANDLER", None)
+    argv = [part.format(**dirs) for part in command.argv]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = started + LOAD_TIMEOUT
+        while True:
+            state = loaded_page(debug_port, "http://127.0.0.1:")
+            if state and "token=" not in state["url"]:
+                elapsed = time.perf_counter() - started
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(f"{command.name} exited with {proc.returncode}")
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{command.name}: page not loaded in {LOAD_TIMEOUT} s")
+            time.sleep(POLL_INTERVAL)
+        window = find_window(display, command.title)
+        if window:
+            close_window(display, window)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        return elapsed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def display_for(args: argparse.Namespace) -> Iterator[str]:
+    """The display given, or a fresh Xvfb."""
+    if args.display:
+        yield args.display
+    else:
+        with xvfb() as display:
+            yield display
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7, help="launches per command")
+    parser.add_argument("--display", help="use this X display instead of starting Xvfb")
+    parser.add_argument("--json", type=Path, help="also write the raw times here")
+    parser.add_argument(
+        "--command", action="append", type=parse_extra, default=[], metavar="NAME=CMD",
+        help="an extra command to time, e.g. a frozen build",
+    )  # fmt: skip
+    parser.add_argument("--only", action="append", help="run only the commands named so")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="doorstep-bench-") as tmp, display_for(args) as display:
+        root = Path(tmp)
+        relaunch_dir = root / "relaunch"
+        commands = default_commands(relaunch_dir) + args.command
+        if args.only:
+            commands = [c for c in commands if c.name in args.only]
+
+        # One untimed launch of each: creates the relaunch data dir and profile, and warms the
+        # OS file cache and Python's bytecode cache, as on a machine Doorstep already ran on.
+        for number, command in enumerate(commands):
+            dirs = {"relaunch_dir": str(relaunch_dir), "fresh_dir": str(root / f"warm{number}")}
+            launch_once(command, display, dirs)
+
+        for run in range(args.runs):
+            for command in commands:
+                dirs = {
+                    "relaunch_dir": str(relaunch_dir),
+                    "fresh_dir": str(root / f"fresh-{run}-{command.name.replace(' ', '-')}"),
+                }
+                command.times.append(launch_once(command, display, dirs))
+            print(
+                f"run {run + 1}/{args.runs}: "
+                + ", ".join(f"{c.name} {c.times[-1]:.2f}s" for c in commands),
+                flush=True,
+            )
+
+    print()
+    print(f"{'command':<26}{'median':>9}{'min':>9}{'max':>9}  runs")
+    medians = {}
+    for command in commands:
+        medians[command.name] = statistics.median(command.times)
+        print(
+            f"{command.name:<26}{medians[command.name]:>8.2f}s{min(command.times):>8.2f}s"
+            f"{max(command.times):>8.2f}s  {len(command.times)}"
+        )
+    bare = medians.get("bare")
+    if bare:
+        print()
+        for name, median in medians.items():
+            if name != "bare":
+                print(f"{name} / bare: {median / bare:.2f}x")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "runs": args.runs,
+                    "cpus": os.cpu_count(),
+                    "times": {c.name: c.times for c in commands},
+                    "medians": medians,
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

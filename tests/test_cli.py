@@ -1,0 +1,91 @@
+"""The `doorstep` command line: help, version, --data-dir, and the no-display fallback."""
+
+from __future__ import annotations
+
+import subprocess
+
+from desktop import __version__
+from tests.support import child_env, doorstep_command, launch, read_running_url, serving
+
+
+def run_doorstep(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run doorstep to completion and capture its output."""
+    return subprocess.run(
+        [*doorstep_command(), *args],
+        capture_output=True,
+        text=True,
+        env=child_env(env),
+        timeout=60,
+        check=False,
+    )
+
+
+def test_help_lists_the_modes_and_options():
+    result = run_doorstep("--help")
+    assert result.returncode == 0
+    for word in ("serve", "--dev", "--data-dir", "--version"):
+        assert word in result.stdout
+    serve_help = run_doorstep("serve", "--help")
+    assert serve_help.returncode == 0
+    for word in ("--host", "--port", "--data-dir", "--open"):
+        assert word in serve_help.stdout
+
+
+def test_version_is_the_product_version():
+    result = run_doorstep("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"Doorstep {__version__}"
+
+
+def test_unknown_option_is_a_usage_error():
+    result = run_doorstep("--no-such-option")
+    assert result.returncode == 2
+    assert "usage: doorstep" in result.stderr
+
+
+def test_without_a_display_it_says_so_and_serves(tmp_path):
+    data_dir = tmp_path / "data"
+    running = launch(
+        ["--data-dir", str(data_dir)], tmp_path, env={"DISPLAY": "", "WAYLAND_DISPLAY": ""}
+    )
+    try:
+        url = read_running_url(running)
+        assert url.startswith("http://127.0.0.1:") and "?token=" in url
+        assert (data_dir / "doorstep.db").is_file()
+        assert running.stop() == 0
+    finally:
+        running.kill()
+    messages = [line for line in running.stderr().splitlines() if "display" in line.lower()]
+    assert len(messages) == 1
+    assert "no display" in messages[0].lower()
+
+
+def test_data_dir_may_follow_serve_and_keeps_data_and_logs_together(tmp_path):
+    data_dir = tmp_path / "custom"
+    with serving(data_dir):
+        assert (data_dir / "doorstep.db").is_file()
+        assert (data_dir / "secret_key").is_file()
+    assert (data_dir / "logs" / "doorstep.log").is_file()
+
+
+def test_environment_variable_chooses_the_data_dir_when_no_flag_does(tmp_path):
+    data_dir = tmp_path / "from-env"
+    running = launch(["serve"], tmp_path, env={"DOORSTEP_DATA_DIR": str(data_dir)})
+    try:
+        read_running_url(running)
+        assert (data_dir / "doorstep.db").is_file()
+        assert running.stop() == 0
+    finally:
+        running.kill()
+
+
+def test_default_data_dir_is_the_platform_location(tmp_path):
+    # conftest points XDG_DATA_HOME at the test's tmp dir; logs go to XDG_STATE_HOME.
+    running = launch(["serve"], tmp_path)
+    try:
+        read_running_url(running)
+        assert (tmp_path / "xdg-data" / "Doorstep" / "doorstep.db").is_file()
+        assert running.stop() == 0
+    finally:
+        running.kill()
+    assert (tmp_path / "xdg-state" / "Doorstep" / "log" / "doorstep.log").is_file()

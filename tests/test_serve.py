@@ -1,0 +1,265 @@
+"""`doorstep serve` over a real socket: the token, the Host allowlist, clean shutdown."""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import socket
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support import launch, port_is_free, serving, wait_for
+
+EXIT_LIMIT = 2.0
+
+
+def request(
+    running, path: str, headers: dict[str, str] | None = None, host: str | None = None
+) -> http.client.HTTPResponse:
+    """Send one GET to the server (nothing follows redirects) and return the response."""
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn.putrequest("GET", path, skip_host=True)
+    conn.putheader("Host", host or f"127.0.0.1:{running.port}")
+    for name, value in (headers or {}).items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    response = conn.getresponse()
+    response.body = response.read()  # type: ignore[attr-defined]
+    conn.close()
+    return response
+
+
+def token_cookie(running) -> str:
+    """Do the token handshake and return the 'name=value' cookie it sets."""
+    response = request(running, f"/?token={running.token}")
+    return response.getheader("Set-Cookie").split(";", 1)[0]
+
+
+@pytest.fixture
+def server(data_dir):
+    """A running `doorstep serve` on a temporary data dir."""
+    with serving(data_dir) as running:
+        yield running
+
+
+def test_first_line_is_the_url_with_a_token(server):
+    parts = urlsplit(server.url)
+    assert parts.scheme == "http"
+    assert parts.hostname == "127.0.0.1"
+    assert parts.port and parts.port > 0
+    assert len(server.token) >= 40
+
+
+def test_token_is_swapped_for_a_strict_httponly_cookie_and_stripped_from_the_url(server):
+    response = request(server, f"/login?next=%2Faccount&token={server.token}")
+    assert response.status == 302
+    # Same address without the token, other parameters kept.
+    assert response.getheader("Location") == "/login?next=%2Faccount"
+    cookie = response.getheader("Set-Cookie")
+    assert cookie.startswith(f"doorstep_token_{server.port}={server.token};")
+    attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "samesite=strict", "path=/"} <= attributes
+
+
+def test_cookie_lets_the_landing_page_through(server):
+    response = request(server, "/", {"Cookie": token_cookie(server)})
+    assert response.status == 200
+    page = response.body.decode()
+    assert "<title>Doorstep" in page
+    assert "navbar-brand" in page
+
+
+def test_without_token_or_cookie_every_path_is_forbidden(server):
+    for path in ("/", "/login", "/register", "/static/vendor/bootstrap/bootstrap.min.css"):
+        response = request(server, path)
+        assert response.status == 403, path
+        assert b"Forbidden" in response.body
+
+
+def test_wrong_token_or_cookie_is_forbidden(server):
+    assert request(server, "/?token=not-the-token").status == 403
+    assert request(server, "/?token=").status == 403
+    wrong = {"Cookie": f"doorstep_token_{server.port}=not-the-token"}
+    assert request(server, "/", wrong).status == 403
+    # The right token under another instance's cookie name does not count either.
+    other = {"Cookie": f"doorstep_token_{server.port + 1}={server.token}"}
+    assert request(server, "/", other).status == 403
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:{port}", "127.0.0.1:1", "localhost", "[::1]:{port}"]
+)
+def test_foreign_host_header_gets_a_self_contained_400_page(server, host):
+    cookie = {"Cookie": token_cookie(server)}
+    response = request(server, "/", cookie, host=host.format(port=server.port))
+    assert response.status == 400
+    page = response.body.decode()
+    assert page.startswith("<!doctype html>")
+    assert "Bad request" in page
+    # Self-contained: no stylesheet, script or link back into the app.
+    assert "<link" not in page and "<script" not in page and "href=" not in page
+
+
+def test_localhost_host_is_allowed(server):
+    cookie = {"Cookie": token_cookie(server)}
+    response = request(server, "/", cookie, host=f"localhost:{server.port}")
+    assert response.status == 200
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_exits_zero_quickly_and_releases_the_port(server, signum):
+    # A keep-alive connection left open must not keep the server alive (waitress' close() would).
+    idle = socket.create_connection(("127.0.0.1", server.port))
+    idle.sendall(
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nConnection: keep-alive\r\n\r\n".encode()
+    )
+    assert idle.recv(100).startswith(b"HTTP/1.1 403")
+    started = time.monotonic()
+    server.signal(signum)
+    status = server.wait(EXIT_LIMIT + 10)
+    elapsed = time.monotonic() - started
+    idle.close()
+    assert status == 0
+    assert elapsed <= EXIT_LIMIT, f"took {elapsed:.2f} s"
+    assert port_is_free(server.port)
+
+
+def test_taken_port_gives_a_clear_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        running = launch(
+            ["serve", "--data-dir", str(tmp_path / "data"), "--port", str(port)], tmp_path
+        )
+        status = running.wait(60)
+    assert status != 0
+    assert running.stdout is not None and running.stdout.next_line(10) is None  # no URL line
+    message = running.stderr()
+    assert f"127.0.0.1:{port}" in message
+    assert "in use" in message.lower()
+    assert "Traceback" not in message
+
+
+def test_fixed_port_is_used_when_asked(tmp_path):
+    port = _free()
+    with serving(tmp_path / "data", "--port", str(port)) as running:
+        assert running.port == port
+        assert request(running, "/").status == 403
+
+
+def _free() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_data_dir_holds_the_database_and_the_log(tmp_path):
+    data_dir = tmp_path / "elsewhere"
+    with serving(data_dir) as running:
+        assert request(running, "/", {"Cookie": token_cookie(running)}).status == 200
+        assert (data_dir / "doorstep.db").is_file()
+    log = (data_dir / "logs" / "doorstep.log").read_text()
+    assert "Serving" in log
+    assert "Server stopped" in log
+
+
+def test_two_instances_do_not_share_a_cookie(tmp_path):
+    with serving(tmp_path / "one") as first, serving(tmp_path / "two") as second:
+        assert first.port != second.port
+        first_cookie = token_cookie(first)
+        assert request(second, "/", {"Cookie": first_cookie}).status == 403
+        both = {"Cookie": f"{first_cookie}; {token_cookie(second)}"}
+        assert request(first, "/", both).status == 200
+        assert request(second, "/", both).status == 200
+
+
+def test_webapp_start_up_failure_is_reported_and_exits_non_zero(tmp_path):
+    data_dir = tmp_path / "data"
+    (data_dir / "secret_key").mkdir(parents=True)  # unreadable as a key: create_app fails
+    running = launch(["serve", "--data-dir", str(data_dir)], tmp_path)
+    status = running.wait(60)
+    assert status == 1
+    assert running.stdout is not None and running.stdout.next_line(10) is None  # no URL line
+    message = running.stderr()
+    assert "failed to start" in message
+    assert str(data_dir / "logs" / "doorstep.log") in message
+    assert "Traceback" in (data_dir / "logs" / "doorstep.log").read_text()
+
+
+def test_unusable_data_dir_is_a_clear_error(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    running = launch(["serve", "--data-dir", str(not_a_folder)], tmp_path)
+    assert running.wait(60) == 1
+    assert f"cannot use the data folder {not_a_folder}" in running.stderr()
+    assert "Traceback" not in running.stderr()
+
+
+def test_open_hands_the_url_with_token_to_the_system_browser(tmp_path):
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{opened}"\n')
+    browser.chmod(0o755)
+    with serving(tmp_path / "data", "--open", env={"BROWSER": str(browser)}) as running:
+        assert wait_for(lambda: opened.exists() and opened.read_text(), 30, "the browser")
+        assert opened.read_text() == running.url
+
+
+# The middleware on its own, for the corners a socket test does not reach easily.
+
+
+def _call_guard(guard, path="/", query="", host="127.0.0.1:5000", cookie=None):
+    captured = {}
+
+    def start_response(status, headers):
+        captured["status"], captured["headers"] = status, dict(headers)
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "HTTP_HOST": host,
+    }
+    if cookie:
+        environ["HTTP_COOKIE"] = cookie
+    body = b"".join(guard(environ, start_response))
+    return captured["status"], captured["headers"], body
+
+
+def _app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"inner app"]
+
+
+def test_guard_redirect_keeps_a_non_ascii_path_and_other_parameters():
+    from desktop.guard import AccessGuard
+
+    guard = AccessGuard(_app, "s3cret", 5000)
+    # WSGI hands paths over as latin-1 decoded UTF-8 bytes.
+    path = "/users/张伟".encode().decode("latin-1")
+    status, headers, _ = _call_guard(guard, path, "a=1&token=s3cret&b=%C3%A9")
+    assert status == "302 Found"
+    assert headers["Location"] == "/users/%E5%BC%A0%E4%BC%9F?a=1&b=%C3%A9"
+
+
+def test_guard_accepts_ipv6_host_when_served_there_and_checks_hosts_case_insensitively():
+    from desktop.guard import AccessGuard
+
+    guard = AccessGuard(_app, "s3cret", 5000, hosts=("[::1]",))
+    cookie = "doorstep_token_5000=s3cret"
+    assert _call_guard(guard, host="[::1]:5000", cookie=cookie)[0] == "200 OK"
+    assert _call_guard(guard, host="LOCALHOST:5000", cookie=cookie)[0] == "200 OK"
+    assert _call_guard(guard, host="", cookie=cookie)[0] == "400 Bad Request"
+
+
+def test_guard_rejects_a_non_ascii_token_without_crashing():
+    from desktop.guard import AccessGuard
+
+    guard = AccessGuard(_app, "s3cret", 5000)
+    status, _, body = _call_guard(guard, query="token=%C3%A9")
+    assert status == "403 Forbidden"
+    assert b"Forbidden" in body

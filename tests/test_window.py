@@ -1,0 +1,310 @@
+"""The real Doorstep window (Qt WebEngine under Xvfb): it shows the app and closes cleanly.
+
+The page inside the window is read through QtWebEngine's remote-debugging port
+(QTWEBENGINE_REMOTE_DEBUGGING, set for the child only), so the product carries no test hook.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support import (
+    CDPSession,
+    Running,
+    cdp_targets,
+    close_window,
+    find_window,
+    free_port,
+    keep_artifact,
+    launch,
+    loaded_page,
+    port_is_free,
+    screenshot,
+    wait_for,
+    window_size,
+    xvfb,
+)
+
+pytestmark = pytest.mark.window
+
+LOCAL = "http://127.0.0.1:"
+# What the issue promises for closing the window or a stop signal.
+EXIT_LIMIT = 2.0
+START_LIMIT = 90.0
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    """An Xvfb display for this module's windows."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the window tests drive Qt's xcb backend under Xvfb (Linux)")
+    # On Linux these are part of the test set-up (scripts/dev.py system-deps): fail, not skip.
+    missing = [tool for tool in ("Xvfb", "xwininfo", "import", "convert") if not shutil.which(tool)]
+    if missing:
+        pytest.fail(f"missing {missing}: install Debian's xvfb, x11-utils and imagemagick")
+    with xvfb() as name:
+        yield name
+
+
+class Window:
+    """A running `doorstep` window and the ways a test looks at it."""
+
+    def __init__(self, running: Running, display: str, debug_port: int) -> None:
+        self.running = running
+        self.display = display
+        self.debug_port = debug_port
+        self.xid = wait_for(
+            lambda: self._alive() and find_window(display, "Doorstep"), START_LIMIT, "the window"
+        )
+
+    def _alive(self) -> bool:
+        if self.running.proc.poll() is not None:
+            raise AssertionError(
+                f"doorstep exited with {self.running.proc.returncode}:\n{self.running.stderr()}"
+            )
+        return True
+
+    def page(self, path: str = "/", timeout: float = START_LIMIT) -> dict:
+        """Wait until the page at `path` has loaded in the window; return its state."""
+        try:
+            return wait_for(
+                lambda: self._alive() and self._loaded(path), timeout, f"{path} in the window"
+            )
+        except TimeoutError as exc:
+            shown = loaded_page(self.debug_port, LOCAL) or {}
+            raise AssertionError(
+                f"{exc}; the window shows {shown.get('url')}:\n{shown.get('text', '')[:1000]}"
+            ) from None
+
+    def _loaded(self, path: str) -> dict | None:
+        state = loaded_page(self.debug_port, LOCAL)
+        if state and urlsplit(state["url"]).path == path:
+            return state
+        return None
+
+    @property
+    def app_port(self) -> int:
+        """The embedded server's port, read from the page's URL."""
+        return urlsplit(self.page()["url"]).port or 80
+
+    def run_js(self, expression: str) -> object:
+        """Evaluate JavaScript in the window's page."""
+        target = next(t for t in cdp_targets(self.debug_port) if t["url"].startswith(LOCAL))
+        with CDPSession(target["webSocketDebuggerUrl"]) as cdp:
+            return cdp.evaluate(expression)
+
+    def screenshot(self, tmp_path: Path, name: str) -> Path:
+        """Save a screenshot of the window once it has painted, and keep a copy for humans."""
+        path = tmp_path / name
+
+        def painted() -> bool:
+            screenshot(self.display, path, self.xid)
+            colours = subprocess.run(
+                ["convert", str(path), "-format", "%k", "info:"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            return int(colours or 0) > 20
+
+        wait_for(painted, 20, "the window to paint", interval=0.2)
+        keep_artifact(path, f"window-{name}")
+        return path
+
+
+def open_window(display: str, data_dir: Path, tmp_path: Path, env: dict | None = None) -> Window:
+    """Launch `doorstep --data-dir DATA_DIR` on `display`."""
+    debug_port = free_port()
+    child_env = {
+        "DISPLAY": display,
+        "QTWEBENGINE_REMOTE_DEBUGGING": str(debug_port),
+        # QtWebEngine's cache goes to XDG_CACHE_HOME: keep it out of the real home.
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        **(env or {}),
+    }
+    running = launch(["--data-dir", str(data_dir)], tmp_path, env=child_env)
+    try:
+        return Window(running, display, debug_port)
+    except BaseException:
+        running.kill()
+        raise
+
+
+def exit_status_within(window: Window, limit: float, started: float) -> int:
+    """Wait for the process; assert it ended within `limit` seconds of `started`."""
+    status = window.running.wait(limit + 10)
+    elapsed = time.monotonic() - started
+    assert elapsed <= limit, f"took {elapsed:.2f} s to exit (limit {limit} s)"
+    return status
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[Window]]:
+    """Windows to kill if a test fails half-way."""
+    windows: list[Window] = []
+    yield windows
+    for window in windows:
+        window.running.kill()
+
+
+def test_window_shows_landing_page_and_closing_it_exits_cleanly(
+    display, data_dir, tmp_path, cleanup
+):
+    window = open_window(display, data_dir, tmp_path)
+    cleanup.append(window)
+
+    state = window.page("/")
+    assert state["title"] == "Doorstep"
+    assert state["brand"].strip() == "Doorstep"
+    assert "Create account" in state["text"]
+    # The token was swapped for a cookie: it is no longer in the address.
+    assert "token" not in state["url"]
+    assert window_size(display, window.xid) == (1024, 720)
+    shot = window.screenshot(tmp_path, "landing.png")
+    assert shot.stat().st_size > 10_000
+    assert (data_dir / "doorstep.db").is_file()
+    # The window's profile (cookies for Remember me) lives in the data dir too.
+    assert (data_dir / "webview").is_dir()
+
+    port = window.app_port
+    started = time.monotonic()
+    close_window(display, window.xid)  # what a window manager's close button sends
+    assert exit_status_within(window, EXIT_LIMIT, started) == 0
+    assert port_is_free(port)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_closes_window_and_exits_cleanly(display, data_dir, tmp_path, cleanup, signum):
+    window = open_window(display, data_dir, tmp_path)
+    cleanup.append(window)
+    port = window.app_port
+
+    started = time.monotonic()
+    window.running.signal(signum)
+    assert exit_status_within(window, EXIT_LIMIT, started) == 0
+    assert port_is_free(port)
+    assert find_window(display, "Doorstep") is None
+
+
+def _submit(window: Window, fields: dict[str, str], button: str, checkbox: str = "") -> None:
+    # Fill the form the way a user does, then press its button.
+    script = "".join(
+        f"document.getElementById({name!r}).value = {value!r};" for name, value in fields.items()
+    )
+    if checkbox:
+        script += f"document.getElementById({checkbox!r}).checked = true;"
+    script += (
+        "Array.from(document.querySelectorAll('button[type=submit]'))"
+        f".find(b => b.textContent.trim() === {button!r}).click(); true"
+    )
+    assert window.run_js(script) is True
+
+
+def test_remember_me_survives_a_restart_of_the_window(display, data_dir, tmp_path, cleanup):
+    cheap_hashing = {
+        "DOORSTEP_ARGON2_TIME_COST": "1",
+        "DOORSTEP_ARGON2_MEMORY_COST": "8",
+        "DOORSTEP_ARGON2_PARALLELISM": "1",
+    }
+    window = open_window(display, data_dir, tmp_path, env=cheap_hashing)
+    cleanup.append(window)
+    window.page("/")
+    window.run_js("location.href = '/register'; true")
+    window.page("/register")
+    _submit(
+        window,
+        {
+            "username": "ada",
+            "email": "ada@example.org",
+            "password": "correct horse",
+            "confirm": "correct horse",
+        },
+        "Create account",
+    )
+    window.page("/login", timeout=30)
+    _submit(
+        window,
+        {"email": "ada@example.org", "password": "correct horse"},
+        "Log in",
+        checkbox="remember",
+    )
+    assert "Welcome back, ada!" in window.page("/", timeout=30)["text"]
+    close_window(display, window.xid)
+    assert window.running.wait(10) == 0
+
+    # A new process, a new port, a new token: only the webview profile remembers ada.
+    again = open_window(display, data_dir, tmp_path, env=cheap_hashing)
+    cleanup.append(again)
+    state = again.page("/")
+    assert "Welcome back, ada!" in state["text"]
+    again.screenshot(tmp_path, "remembered.png")
+    close_window(display, again.xid)
+    assert again.running.wait(10) == 0
+
+
+def test_link_to_another_site_opens_in_the_system_browser(display, data_dir, tmp_path, cleanup):
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{opened}"\n')
+    browser.chmod(0o755)
+    window = open_window(display, data_dir, tmp_path, env={"BROWSER": str(browser)})
+    cleanup.append(window)
+    landing = window.page("/")
+
+    # The shell adds its link handler once pywebview reports the page loaded.
+    wait_for(
+        lambda: window.run_js("window.__doorstepExternalLinks === true"), 30, "the link handler"
+    )
+    window.run_js(
+        "var a = document.createElement('a'); a.href = 'https://example.org/elsewhere';"
+        "a.textContent = 'elsewhere'; document.body.appendChild(a); a.click(); true"
+    )
+    wait_for(
+        lambda: opened.exists() and opened.read_text() == "https://example.org/elsewhere",
+        30,
+        "the system browser to be asked",
+    )
+    # The window itself stayed on Doorstep.
+    assert window.page("/")["url"] == landing["url"]
+    close_window(display, window.xid)
+    assert window.running.wait(10) == 0
+
+
+def test_webapp_failure_shows_an_error_page_in_the_window(display, data_dir, tmp_path, cleanup):
+    (data_dir / "secret_key").mkdir(parents=True)  # unreadable as a key: create_app fails
+    window = open_window(display, data_dir, tmp_path)
+    cleanup.append(window)
+    state = wait_for(
+        lambda: (page := loaded_page(window.debug_port, LOCAL)) and page["title"] and page,
+        START_LIMIT,
+        "the error page",
+    )
+    assert "Doorstep could not start" in state["text"]
+    # It names the log file, which holds the details.
+    logged = re.search(r"log file (\S+\.log)", state["text"])
+    assert logged and Path(logged.group(1)).parent == data_dir / "logs"
+    assert "Traceback" in Path(logged.group(1)).read_text()
+    window.screenshot(tmp_path, "startup-error.png")
+    close_window(display, window.xid)
+    assert window.running.wait(10) == 1
+    assert "failed to start" in window.running.stderr()
+
+
+def test_server_process_ends_when_the_window_process_dies(display, data_dir, tmp_path, cleanup):
+    window = open_window(display, data_dir, tmp_path)
+    cleanup.append(window)
+    port = window.app_port
+    window.running.proc.kill()  # no clean-up runs in the window process
+    window.running.wait(10)
+    # The server child sees its stdin close, shuts down and releases the port.
+    wait_for(lambda: port_is_free(port), 10, "the server process to release the port")
