@@ -122,8 +122,14 @@ class Window:
         return path
 
 
-def open_window(display: str, data_dir: Path, tmp_path: Path, env: dict | None = None) -> Window:
-    """Launch `doorstep --data-dir DATA_DIR` on `display`."""
+def open_window(
+    display: str,
+    data_dir: Path,
+    tmp_path: Path,
+    env: dict | None = None,
+    args: tuple[str, ...] = (),
+) -> Window:
+    """Launch `doorstep [ARGS] --data-dir DATA_DIR` on `display`."""
     debug_port = free_port()
     child_env = {
         "DISPLAY": display,
@@ -132,7 +138,7 @@ def open_window(display: str, data_dir: Path, tmp_path: Path, env: dict | None =
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         **(env or {}),
     }
-    running = launch(["--data-dir", str(data_dir)], tmp_path, env=child_env)
+    running = launch([*args, "--data-dir", str(data_dir)], tmp_path, env=child_env)
     try:
         return Window(running, display, debug_port)
     except BaseException:
@@ -308,3 +314,42 @@ def test_server_process_ends_when_the_window_process_dies(display, data_dir, tmp
     window.running.wait(10)
     # The server child sees its stdin close, shuts down and releases the port.
     wait_for(lambda: port_is_free(port), 10, "the server process to release the port")
+
+
+def test_dev_mode_shows_template_changes_without_restarting_the_window(
+    display, data_dir, tmp_path, cleanup
+):
+    template = Path(__file__).resolve().parent.parent / "templates" / "main" / "index.html"
+    original = template.read_text(encoding="utf-8")
+    window = open_window(display, data_dir, tmp_path, args=("--dev",))
+    cleanup.append(window)
+    # With devtools on (--dev), pywebview picks the debugging port itself and says which.
+    window.debug_port = int(
+        wait_for(
+            lambda: re.search(
+                r"Remote debugging server started .*?:(\d+)", window.running.stderr()
+            ),
+            START_LIMIT,
+            "pywebview's devtools port",
+        ).group(1)
+    )
+    assert "Doorstep" in window.page("/")["brand"]
+
+    marker = f"Edited while running {time.monotonic_ns()}"
+    try:
+        template.write_text(
+            original.replace("{% block content %}", f"{{% block content %}}<p>{marker}</p>", 1),
+            encoding="utf-8",
+        )
+        window.run_js("location.reload()")
+        wait_for(
+            lambda: marker in (window.page("/").get("text") or ""),
+            30,
+            "the edited template to show in the same window",
+        )
+    finally:
+        template.write_text(original, encoding="utf-8")
+
+    started = time.monotonic()
+    close_window(display, window.xid)
+    assert exit_status_within(window, EXIT_LIMIT, started) == 0
