@@ -3,6 +3,7 @@
 import json
 import stat
 
+from tests.conftest import AuthActions
 from webapp import create_app
 from webapp.models import User
 
@@ -65,16 +66,9 @@ def test_users_and_sessions_survive_a_restart(make_app, auth):
 def test_session_cookie_survives_a_restart(make_app):
     first = make_app()
     client = first.test_client()
-    client.post(
-        "/register",
-        data={
-            "username": "Mei",
-            "email": "mei@example.com",
-            "password": "pw-12345",
-            "confirm": "pw-12345",
-        },
-    )
-    client.post("/login", data={"email": "mei@example.com", "password": "pw-12345"})
+    auth = AuthActions(client)
+    auth.register()
+    auth.login()
     cookie = client.get_cookie("doorstep_session")
 
     second_client = make_app().test_client()

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from tests.conftest import AuthActions
 from webapp.extensions import db
 from webapp.models import User
 
@@ -140,15 +141,7 @@ def test_a_crash_shows_the_500_page_and_keeps_stored_data(make_app):
         raise RuntimeError("simulated bug")
 
     client = app.test_client()
-    client.post(
-        "/register",
-        data={
-            "username": "Mei",
-            "email": "mei@example.com",
-            "password": "correct horse",
-            "confirm": "correct horse",
-        },
-    )
+    AuthActions(client).register(password="correct horse")
     response = client.get("/boom")
     assert response.status_code == 500
     assert "Something went wrong" in response.get_data(as_text=True)

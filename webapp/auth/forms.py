@@ -17,6 +17,19 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
+def email_field() -> EmailField:
+    """Return the Email field both forms share: trimmed, required, well-formed, <= 254 chars."""
+    return EmailField(
+        "Email",
+        filters=[_strip],
+        validators=[
+            InputRequired("Enter your email address."),
+            Length(max=254, message="Email addresses are at most 254 characters long."),
+            Email("Enter a valid email address, like mei@example.com."),
+        ],
+    )
+
+
 class RegistrationForm(FlaskForm):
     """Create an account."""
 
@@ -28,15 +41,7 @@ class RegistrationForm(FlaskForm):
             Length(3, 32, "Username must be 3 to 32 characters long."),
         ],
     )
-    email = EmailField(
-        "Email",
-        filters=[_strip],
-        validators=[
-            InputRequired("Enter your email address."),
-            Length(max=254, message="Email addresses are at most 254 characters long."),
-            Email("Enter a valid email address, like mei@example.com."),
-        ],
-    )
+    email = email_field()
     password = PasswordField(
         "Password",
         validators=[
@@ -70,15 +75,7 @@ class RegistrationForm(FlaskForm):
 class LoginForm(FlaskForm):
     """Log in with email and password."""
 
-    email = EmailField(
-        "Email",
-        filters=[_strip],
-        validators=[
-            InputRequired("Enter your email address."),
-            Length(max=254, message="Email addresses are at most 254 characters long."),
-            Email("Enter a valid email address, like mei@example.com."),
-        ],
-    )
+    email = email_field()
     password = PasswordField(
         "Password",
         validators=[

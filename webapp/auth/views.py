@@ -39,8 +39,7 @@ def ask_to_log_in():
 def register():
     """Create an account, then send the new user to log in."""
     form = RegistrationForm()
-    if not form.is_submitted() and request.args.get("email"):
-        form.email.data = request.args["email"]
+    prefill_email(form)
     if form.validate_on_submit():
         user = User(username=form.username.data, email=form.email.data, password=form.password.data)
         db.session.add(user)
@@ -60,8 +59,7 @@ def register():
 def login():
     """Log in, then go to a safe `next` page or the landing page."""
     form = LoginForm()
-    if not form.is_submitted() and request.args.get("email"):
-        form.email.data = request.args["email"]
+    prefill_email(form)
     if form.validate_on_submit():
         if form.has_no_account:
             flash("No account uses that email yet — create one below.", "info")
@@ -84,6 +82,12 @@ def logout():
     session.pop("username", None)
     flash("You have been logged out.", "success")
     return redirect(url_for("main.index"))
+
+
+def prefill_email(form: LoginForm | RegistrationForm) -> None:
+    """Fill in the email passed along in `?email=` when the form is first shown."""
+    if not form.is_submitted() and request.args.get("email"):
+        form.email.data = request.args["email"]
 
 
 def safe_next_url(target: str | None) -> str | None:
