@@ -3,7 +3,8 @@
 Runs, alternating, several launches of each command and prints the medians:
   - Doorstep relaunch: data dir and webview profile already exist (every launch after the first);
   - Doorstep first launch: a fresh data dir each time;
-  - bare: scripts/bare_baseline.py, a pywebview window on a one-route Flask app on waitress.
+  - bare: scripts/bare_baseline.py, a pywebview window on a one-route Flask app on waitress;
+  - frozen relaunch: dist/doorstep/doorstep (the PyInstaller onedir app), when it is built.
 
 "Loaded" is read from outside the process: QtWebEngine's remote-debugging port
 (QTWEBENGINE_REMOTE_DEBUGGING) is polled until the page on 127.0.0.1 reports
@@ -62,10 +63,19 @@ class Command:
     times: list[float] = field(default_factory=list)
 
 
+FROZEN_APP = REPO_ROOT / "dist" / "doorstep" / "doorstep"
+
+
 def default_commands(relaunch_dir: Path) -> list[Command]:
-    """Doorstep relaunch, Doorstep first launch, and the bare baseline."""
+    """Doorstep relaunch and first launch, the frozen app if built, and the bare baseline."""
     python = sys.executable
+    frozen = (
+        [Command("frozen relaunch", [str(FROZEN_APP), "--data-dir", "{relaunch_dir}"], "Doorstep")]
+        if FROZEN_APP.exists()
+        else []
+    )
     return [
+        *frozen,
         Command(
             "doorstep relaunch",
             [python, "-m", "desktop", "--data-dir", "{relaunch_dir}"],
