@@ -216,7 +216,9 @@ def _submit(window: Window, fields: dict[str, str], button: str, checkbox: str =
     assert window.run_js(script) is True
 
 
-def test_remember_me_survives_a_restart_of_the_window(display, data_dir, tmp_path, cleanup):
+def test_whole_flow_in_the_window_and_remember_me_survives_a_restart(
+    display, data_dir, tmp_path, cleanup
+):
     cheap_hashing = {
         "DOORSTEP_ARGON2_TIME_COST": "1",
         "DOORSTEP_ARGON2_MEMORY_COST": "8",
@@ -254,6 +256,20 @@ def test_remember_me_survives_a_restart_of_the_window(display, data_dir, tmp_pat
     state = again.page("/")
     assert "Welcome back, ada!" in state["text"]
     again.screenshot(tmp_path, "remembered.png")
+
+    # The rest of the flow, in the window: the account page, then the navbar's Log out button.
+    again.run_js("document.querySelector('nav a[href=\"/account\"]').click(); true")
+    assert "ada@example.org" in again.page("/account", timeout=30)["text"]
+    again.run_js("document.querySelector('nav form[action=\"/logout\"] button').click(); true")
+    state = again.page("/", timeout=30)
+    assert "You have been logged out." in state["text"]
+    assert "Welcome back" not in state["text"]
+    alert = again.run_js(
+        "(() => { const a = document.querySelector('.alert');"
+        " return [a.className, a.getAttribute('role')]; })()"
+    )
+    assert alert == ["alert alert-success alert-dismissible fade show", "alert"]
+    again.screenshot(tmp_path, "logged-out.png")
     close_window(display, again.xid)
     assert again.running.wait(10) == 0
 
