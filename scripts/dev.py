@@ -133,10 +133,8 @@ def run_tests(pytest_args: list[str]) -> int:
     if build.returncode != 0:
         print("The PyInstaller build failed; see above.", file=sys.stderr)
         return build.returncode
+    # tests/support.py turns QtWebEngine's sandbox off for the Doorstep processes it starts.
     env = {**os.environ, "DOORSTEP_REQUIRE_FROZEN": "1"}
-    # QtWebEngine refuses to start its sandbox as root (CI, containers); tests only.
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        env.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox")
     return subprocess.call([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
 
 
