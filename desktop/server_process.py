@@ -95,7 +95,8 @@ def run_child() -> int:
     from desktop.server import EmbeddedServer
     from desktop.signals import StopSignals
 
-    handoff = json.loads(sys.stdin.buffer.readline())
+    stdin_fd = sys.stdin.fileno()
+    handoff = json.loads(_read_line(stdin_fd))
     log_path = platform.setup_logging(handoff["data_dir_arg"], SERVER_LOG_NAME)
     if "fd" in handoff:
         sock = socket.socket(fileno=handoff["fd"])
@@ -107,7 +108,10 @@ def run_child() -> int:
     signals = StopSignals(stop_signals=(signal.SIGTERM,)).install()
 
     def stop_when_stdin_closes() -> None:
-        sys.stdin.buffer.read()  # returns at EOF: stop asked for, or the window process died
+        # os.read, not sys.stdin: a thread still blocked in a buffered read holds its lock,
+        # and after a SIGTERM the interpreter would abort on it at exit.
+        while os.read(stdin_fd, 4096):
+            pass  # EOF: stop asked for, or the window process died
         signals.release()
 
     # A daemon: it only ever reads, and may still be blocked reading after a SIGTERM.
@@ -121,3 +125,14 @@ def run_child() -> int:
     if server.error is not None:
         return 1
     return 0 if stopped else 1
+
+
+def _read_line(fd: int) -> bytes:
+    """Read up to a newline straight from `fd`, leaving nothing behind in a buffer."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        line += chunk
+    return bytes(line)
