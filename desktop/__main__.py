@@ -109,7 +109,11 @@ def run_window(data_dir: Path, log_path: Path, data_dir_arg: str | None) -> int:
     token = new_token()
     server = ServerProcess(sock, data_dir, token, data_dir_arg).start()
     try:
-        show(f"http://127.0.0.1:{server.port}/?token={token}", data_dir)
+        show(
+            f"http://127.0.0.1:{server.port}/?token={token}",
+            data_dir,
+            on_first_page=server.page_shown,
+        )
     finally:
         status = server.stop()
     if status == 1:

@@ -60,14 +60,29 @@ def load_webapp(data_dir: Path) -> Any:
     return create_app({"DATA_DIR": str(data_dir)})
 
 
+def render_landing_page(app: Any) -> None:
+    """Render the landing page once, unseen, so its templates are compiled before it is asked for."""
+    try:
+        app.test_client().get("/")
+    except Exception:  # the real request will show (and log) whatever is wrong
+        log.exception("Rendering the landing page ahead of time failed")
+
+
+def load_database(app: Any) -> None:
+    """Open the webapp's database (and import SQLAlchemy) now instead of on first use."""
+    from webapp.extensions import db
+
+    try:
+        db.warm_up(app)
+    except Exception:  # the page that needs the database will show the error
+        log.exception("Opening the database ahead of time failed")
+
+
 def dispose_database(app: Any) -> None:
     """Close the webapp's pooled database connections."""
-    try:
-        from webapp.extensions import db
-    except ImportError:  # a webapp without a database has nothing to dispose
-        return
-    with app.app_context():
-        db.engine.dispose()
+    from webapp.extensions import db
+
+    db.dispose(app)
 
 
 def _failure_app(log_path: Path | None) -> Any:
@@ -97,6 +112,7 @@ class EmbeddedServer:
         token: str,
         host_names: tuple[str, ...] = (),
         log_path: Path | None = None,
+        database_first: bool = True,
     ) -> None:
         self.sock = sock
         self.port: int = sock.getsockname()[1]
@@ -110,12 +126,26 @@ class EmbeddedServer:
         self._stopping = False
         self._server: Any = None
         self._app: Any = None
+        # The database before serving, or later (database_soon) or on first use: the window's
+        # landing page needs none, and SQLAlchemy takes a while to import.
+        self.database_first = database_first
+        self._database_loader: threading.Thread | None = None
         # Not a daemon: the process waits for it, so nothing dies mid-write at exit.
         self._thread = threading.Thread(target=self._run, name="doorstep-server")
 
     def start(self) -> None:
         """Load the webapp and start serving, in the background."""
         self._thread.start()
+
+    def database_soon(self) -> None:
+        """Open the webapp's database in the background now (once), ahead of first use."""
+        with self._lock:
+            if self._app is None or self._database_loader is not None or self._stopping:
+                return
+            self._database_loader = threading.Thread(
+                target=load_database, args=(self._app,), name="doorstep-database"
+            )
+            self._database_loader.start()
 
     def _run(self) -> None:
         try:
@@ -126,6 +156,10 @@ class EmbeddedServer:
             self.sock.close()
         finally:
             self.ready.set()
+        with self._lock:
+            loader = self._database_loader
+        if loader is not None:
+            loader.join()  # before disposing: it may still be opening connections
         if self._app is not None:
             dispose_database(self._app)
         log.info("Server stopped")
@@ -134,7 +168,11 @@ class EmbeddedServer:
         from desktop.guard import AccessGuard
 
         try:
-            self._app = load_webapp(self.data_dir)
+            app = load_webapp(self.data_dir)
+            render_landing_page(app)
+            if self.database_first:
+                load_database(app)
+            self._app = app
             wsgi = AccessGuard(self._app, self.token, self.port, self.host_names)
         except Exception as exc:  # shown in the window and logged, instead of a blank page
             log.exception("The webapp failed to start")

@@ -28,6 +28,9 @@ log = logging.getLogger("doorstep.server")
 
 SERVER_LOG_NAME = "doorstep-server.log"
 STOP_TIMEOUT = 3.0
+# After the handoff, the window process writes this line when its first page is on screen;
+# closing the pipe means stop.
+PAGE_SHOWN = b"page-shown\n"
 
 
 def child_command() -> list[str]:
@@ -49,6 +52,7 @@ class ServerProcess:
         self.token = token
         self.data_dir_arg = data_dir_arg
         self.proc: subprocess.Popen[bytes] | None = None
+        self._stdin_lock = threading.Lock()  # page_shown() comes from a pywebview thread
 
     def start(self) -> ServerProcess:
         """Start the child and hand it the socket and the token; return self."""
@@ -75,13 +79,22 @@ class ServerProcess:
         self.sock.close()
         return self
 
+    def page_shown(self) -> None:
+        """Tell the child the window shows its first page: time to open the database."""
+        with self._stdin_lock:
+            if self.proc is not None and self.proc.stdin and not self.proc.stdin.closed:
+                with contextlib.suppress(OSError):  # the child is already gone
+                    self.proc.stdin.write(PAGE_SHOWN)
+                    self.proc.stdin.flush()
+
     def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
         """Ask the child to stop (close its stdin) and return its exit status."""
         if self.proc is None:
             return None
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError):  # the child is already gone
-                self.proc.stdin.close()
+        with self._stdin_lock:
+            if self.proc.stdin is not None:
+                with contextlib.suppress(OSError):  # the child is already gone
+                    self.proc.stdin.close()
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -107,17 +120,22 @@ def run_child() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signals = StopSignals(stop_signals=(signal.SIGTERM,)).install()
 
-    def stop_when_stdin_closes() -> None:
+    # The window's landing page needs no database: open it once that page is on screen, so
+    # loading SQLAlchemy does not compete with serving the page.
+    server = EmbeddedServer(
+        sock, Path(handoff["data_dir"]), handoff["token"], log_path=log_path, database_first=False
+    )
+
+    def follow_the_window() -> None:
         # os.read, not sys.stdin: a thread still blocked in a buffered read holds its lock,
         # and after a SIGTERM the interpreter would abort on it at exit.
-        while os.read(stdin_fd, 4096):
-            pass  # EOF: stop asked for, or the window process died
-        signals.release()
+        while message := _read_line(stdin_fd):
+            if message == PAGE_SHOWN:
+                server.database_soon()
+        signals.release()  # EOF: stop asked for, or the window process died
 
     # A daemon: it only ever reads, and may still be blocked reading after a SIGTERM.
-    threading.Thread(target=stop_when_stdin_closes, name="stdin-watch", daemon=True).start()
-
-    server = EmbeddedServer(sock, Path(handoff["data_dir"]), handoff["token"], log_path=log_path)
+    threading.Thread(target=follow_the_window, name="stdin-watch", daemon=True).start()
     server.start()
     signals.wait()
     stopped = server.stop()

@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import shlex
 import signal
 import statistics
@@ -163,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         help="an extra command to time, e.g. a frozen build",
     )  # fmt: skip
     parser.add_argument("--only", action="append", help="run only the commands named so")
+    parser.add_argument("--seed", type=int, default=0, help="seed for each round's order")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="doorstep-bench-") as tmp, display_for(args) as display:
@@ -178,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
             dirs = {"relaunch_dir": str(relaunch_dir), "fresh_dir": str(root / f"warm{number}")}
             launch_once(command, display, dirs)
 
+        shuffler = random.Random(args.seed)
         for run in range(args.runs):
-            for command in commands:
+            # A new order each round: whoever goes first (or after the slow one) changes.
+            for command in shuffler.sample(commands, len(commands)):
                 dirs = {
                     "relaunch_dir": str(relaunch_dir),
                     "fresh_dir": str(root / f"fresh-{run}-{command.name.replace(' ', '-')}"),
@@ -191,21 +195,25 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
 
+    medians = {c.name: statistics.median(c.times) for c in commands}
+    bare = next((c for c in commands if c.name == "bare"), None)
     print()
-    print(f"{'command':<26}{'median':>9}{'min':>9}{'max':>9}  runs")
-    medians = {}
+    print(
+        f"{'command':<24}{'median':>8}{'min':>8}{'max':>8}"
+        f"{'median / bare':>15}{'paired ratio':>14}  runs"
+    )
     for command in commands:
-        medians[command.name] = statistics.median(command.times)
-        print(
-            f"{command.name:<26}{medians[command.name]:>8.2f}s{min(command.times):>8.2f}s"
-            f"{max(command.times):>8.2f}s  {len(command.times)}"
+        row = (
+            f"{command.name:<24}{medians[command.name]:>7.2f}s{min(command.times):>7.2f}s"
+            f"{max(command.times):>7.2f}s"
         )
-    bare = medians.get("bare")
-    if bare:
-        print()
-        for name, median in medians.items():
-            if name != "bare":
-                print(f"{name} / bare: {median / bare:.2f}x")
+        if bare:
+            # The median of each round's own ratio: a slow moment of the machine hits both.
+            paired = statistics.median(
+                t / b for t, b in zip(command.times, bare.times, strict=True)
+            )
+            row += f"{medians[command.name] / medians['bare']:>14.2f}x{paired:>13.2f}x"
+        print(f"{row}  {len(command.times)}")
     if args.json:
         args.json.write_text(
             json.dumps(

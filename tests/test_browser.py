@@ -135,7 +135,18 @@ def test_register_log_in_greeting_account_log_out(page, server, tmp_path):
     assert width_ratio(page, ".alert", "main.container") > 0.97
     screenshot(page, tmp_path, "6-logged-out-390")
 
-    # Bootstrap's JavaScript is served locally, so the close button works offline.
+    # On a narrow window the links fold behind the navbar's toggler (static/app.js).
+    links = page.get_by_role("navigation").get_by_role("link", name="Log in")
+    toggler = page.get_by_role("button", name="Show navigation")
+    expect(links).to_be_hidden()
+    toggler.click()
+    expect(links).to_be_visible()
+    expect(toggler).to_have_attribute("aria-expanded", "true")
+    screenshot(page, tmp_path, "6-logged-out-390-menu")
+    toggler.click()
+    expect(links).to_be_hidden()
+    expect(toggler).to_have_attribute("aria-expanded", "false")
+
     alert.get_by_role("button", name="Close").click()
     expect(page.get_by_role("alert")).to_have_count(0)
 

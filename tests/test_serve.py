@@ -52,6 +52,11 @@ def test_first_line_is_the_url_with_a_token(server):
     assert len(server.token) >= 40
 
 
+def test_database_is_open_before_the_url_is_announced(server, data_dir):
+    # Testers' first request is as quick as any later one: serve loads everything up front.
+    assert (data_dir / "doorstep.db").is_file()
+
+
 def test_token_is_swapped_for_a_strict_httponly_cookie_and_stripped_from_the_url(server):
     response = request(server, f"/login?next=%2Faccount&token={server.token}")
     assert response.status == 302

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask import Flask
-from sqlalchemy import event
 
 from webapp.config import configure
 from webapp.extensions import csrf, db, login_manager
@@ -32,10 +31,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     errors.register(app)
     app.add_template_filter(local_time)
-
-    with app.app_context():
-        event.listen(db.engine, "connect", _tune_sqlite)
-        db.create_all()
     return app
 
 
@@ -44,11 +39,3 @@ def local_time(value: datetime | None, pattern: str = "%d %b %Y, %H:%M") -> str:
     if value is None:
         return "never"
     return value.replace(tzinfo=timezone.utc).astimezone().strftime(pattern)
-
-
-def _tune_sqlite(dbapi_connection, _record) -> None:
-    # WAL lets the page threads read while one writes; the busy timeout covers the rest.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()

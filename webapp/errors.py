@@ -44,5 +44,5 @@ def _http_error(error: HTTPException):
 
 
 def _server_error(error: InternalServerError):
-    db.session.rollback()  # a half-done write must not leak into the next request
+    db.rollback()  # a half-done write must not leak into the error page
     return _render(500, "Something went wrong", MESSAGES[500])

@@ -1,15 +1,10 @@
 """Flask extensions, created unbound here and bound to an app in `create_app`."""
 
 from flask_login import LoginManager
-from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy.orm import DeclarativeBase
 
+from webapp.database import Database
 
-class Base(DeclarativeBase):
-    """Declarative base for Doorstep's typed models."""
-
-
-db = SQLAlchemy(model_class=Base)
+db = Database()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -1,4 +1,4 @@
-"""Database models."""
+"""Database models (imported on first use of the database: see webapp/database.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import String, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from webapp.extensions import db
 
@@ -34,7 +34,11 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-class User(UserMixin, db.Model):
+class Base(DeclarativeBase):
+    """Declarative base for Doorstep's typed models."""
+
+
+class User(UserMixin, Base):
     """A local account."""
 
     __tablename__ = "users"
