@@ -8,7 +8,7 @@ import secrets
 import socket
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 log = logging.getLogger("doorstep.server")
 
@@ -112,7 +112,7 @@ class EmbeddedServer:
         token: str,
         host_names: tuple[str, ...] = (),
         log_path: Path | None = None,
-        database_first: bool = True,
+        database: Literal["first", "alongside", "later"] = "first",
     ) -> None:
         self.sock = sock
         self.port: int = sock.getsockname()[1]
@@ -126,9 +126,10 @@ class EmbeddedServer:
         self._stopping = False
         self._server: Any = None
         self._app: Any = None
-        # The database before serving, or later (database_soon) or on first use: the window's
-        # landing page needs none, and SQLAlchemy takes a while to import.
-        self.database_first = database_first
+        # When to open the database (SQLAlchemy takes a while to import): before serving,
+        # in the background as soon as serving starts, or when database_soon() says so (or
+        # a page needs it). An anonymous landing page needs no database.
+        self.database = database
         self._database_loader: threading.Thread | None = None
         # Not a daemon: the process waits for it, so nothing dies mid-write at exit.
         self._thread = threading.Thread(target=self._run, name="doorstep-server")
@@ -146,6 +147,12 @@ class EmbeddedServer:
                 target=load_database, args=(self._app,), name="doorstep-database"
             )
             self._database_loader.start()
+
+    def database_used(self) -> bool:
+        """Whether a page has used the webapp's database yet."""
+        from webapp.extensions import db
+
+        return self._app is not None and db.used(self._app)
 
     def _run(self) -> None:
         try:
@@ -170,7 +177,7 @@ class EmbeddedServer:
         try:
             app = load_webapp(self.data_dir)
             render_landing_page(app)
-            if self.database_first:
+            if self.database == "first":
                 load_database(app)
             self._app = app
             wsgi = AccessGuard(self._app, self.token, self.port, self.host_names)
@@ -194,6 +201,8 @@ class EmbeddedServer:
             self.ready.set()
         if not stopping:
             log.info("Serving on %s:%s", *self.sock.getsockname()[:2])
+            if self.database == "alongside":
+                self.database_soon()
             server.run()
         else:
             self._close_all()

@@ -31,6 +31,8 @@ STOP_TIMEOUT = 3.0
 # After the handoff, the window process writes this line when its first page is on screen;
 # closing the pipe means stop.
 PAGE_SHOWN = b"page-shown\n"
+# What the last launch's first page needed, in the data dir: see run_child().
+FIRST_PAGE_HINT = "first-page.json"
 
 
 def child_command() -> list[str]:
@@ -120,10 +122,17 @@ def run_child() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signals = StopSignals(stop_signals=(signal.SIGTERM,)).install()
 
-    # The window's landing page needs no database: open it once that page is on screen, so
-    # loading SQLAlchemy does not compete with serving the page.
+    # An anonymous landing page needs no database: then it is opened once the page is on
+    # screen, so loading SQLAlchemy does not compete with serving the page. A remembered
+    # user's page needs it at once: then it is loaded alongside Qt's start. Which one comes
+    # is known only from the request, so go by what the last launch's first page needed.
+    data_dir = Path(handoff["data_dir"])
     server = EmbeddedServer(
-        sock, Path(handoff["data_dir"]), handoff["token"], log_path=log_path, database_first=False
+        sock,
+        data_dir,
+        handoff["token"],
+        log_path=log_path,
+        database="alongside" if _first_page_used_database(data_dir) else "later",
     )
 
     def follow_the_window() -> None:
@@ -131,6 +140,7 @@ def run_child() -> int:
         # and after a SIGTERM the interpreter would abort on it at exit.
         while message := _read_line(stdin_fd):
             if message == PAGE_SHOWN:
+                _remember_first_page(data_dir, used_database=server.database_used())
                 server.database_soon()
         signals.release()  # EOF: stop asked for, or the window process died
 
@@ -154,3 +164,21 @@ def _read_line(fd: int) -> bytes:
             break
         line += chunk
     return bytes(line)
+
+
+def _first_page_used_database(data_dir: Path) -> bool:
+    try:
+        hint = json.loads((data_dir / FIRST_PAGE_HINT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # first launch, or unreadable: the cheap guess
+    return isinstance(hint, dict) and hint.get("used_database") is True
+
+
+def _remember_first_page(data_dir: Path, used_database: bool) -> None:
+    hint = data_dir / FIRST_PAGE_HINT
+    try:
+        partial = hint.with_suffix(".tmp")
+        partial.write_text(json.dumps({"used_database": used_database}), encoding="utf-8")
+        partial.replace(hint)  # whole or not at all
+    except OSError:
+        log.warning("Could not write %s", hint, exc_info=True)

@@ -2,6 +2,8 @@
 
 Runs, alternating, several launches of each command and prints the medians:
   - Doorstep relaunch: data dir and webview profile already exist (every launch after the first);
+  - Doorstep relaunch, remembered: the same, for a user who logged in with "Remember me"
+    (the first page greets them, so it needs the database);
   - Doorstep first launch: a fresh data dir each time;
   - bare: scripts/bare_baseline.py, a pywebview window on a one-route Flask app on waitress;
   - frozen relaunch: dist/doorstep/doorstep (the PyInstaller onedir app), when it is built.
@@ -15,8 +17,8 @@ Linux only (Qt backend); starts its own Xvfb unless --display is given. Usage:
     python scripts/bench_startup.py [--runs 7] [--json results.json]
         [--command 'frozen relaunch=dist/doorstep/doorstep --data-dir {relaunch_dir}']
 
-In --command, {relaunch_dir} is a data dir prepared once and reused, {fresh_dir} a new one
-per run.
+In --command, {relaunch_dir} is a data dir prepared once and reused, {remembered_dir} one
+with a remembered login, {fresh_dir} a new one per run.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from tests.support import (  # noqa: E402  (needs the path above)
+    CDPSession,
+    cdp_targets,
     child_env,
     close_window,
     find_window,
@@ -52,6 +56,23 @@ from tests.support import (  # noqa: E402  (needs the path above)
 LOAD_TIMEOUT = 60.0
 POLL_INTERVAL = 0.01
 
+# Run in the window on the untimed first launch: create an account and log in to it with
+# "Remember me", through the real forms (CSRF tokens included).
+LOG_IN_REMEMBERED_JS = """
+(async () => {
+  const csrf = async (path) => new DOMParser()
+    .parseFromString(await (await fetch(path)).text(), "text/html")
+    .querySelector("[name=csrf_token]").value;
+  const post = async (path, fields) => fetch(path, {
+    method: "POST", body: new URLSearchParams({csrf_token: await csrf(path), ...fields}),
+  });
+  const password = "benchmark password";
+  await post("/register", {username: "Mei", email: "mei@example.com", password, confirm: password});
+  const page = await post("/login", {email: "mei@example.com", password, remember: "y"});
+  return (await page.text()).includes("Welcome back, Mei!");
+})()
+"""
+
 
 @dataclass
 class Command:
@@ -61,13 +82,15 @@ class Command:
     argv: list[str]
     title: str  # the window's title, to close it as a user would
     fresh_dir: bool = False
+    prepare: str = ""  # JavaScript to run in the page on the untimed first launch
+    expect: str = ""  # text the loaded page must show, so the row times what it says
     times: list[float] = field(default_factory=list)
 
 
 FROZEN_APP = REPO_ROOT / "dist" / "doorstep" / "doorstep"
 
 
-def default_commands(relaunch_dir: Path) -> list[Command]:
+def default_commands() -> list[Command]:
     """Doorstep relaunch and first launch, the frozen app if built, and the bare baseline."""
     python = sys.executable
     frozen = (
@@ -81,6 +104,13 @@ def default_commands(relaunch_dir: Path) -> list[Command]:
             "doorstep relaunch",
             [python, "-m", "desktop", "--data-dir", "{relaunch_dir}"],
             "Doorstep",
+        ),
+        Command(
+            "doorstep relaunch, remembered",
+            [python, "-m", "desktop", "--data-dir", "{remembered_dir}"],
+            "Doorstep",
+            prepare=LOG_IN_REMEMBERED_JS,
+            expect="Welcome back, Mei!",
         ),
         Command(
             "doorstep first launch",
@@ -100,7 +130,9 @@ def parse_extra(spec: str) -> Command:
     return Command(name.strip(), shlex.split(line), "Doorstep", fresh_dir="{fresh_dir}" in line)
 
 
-def launch_once(command: Command, display: str, dirs: dict[str, str]) -> float:
+def launch_once(
+    command: Command, display: str, dirs: dict[str, str], prepare: bool = False
+) -> float:
     """Start `command`, return seconds until its page has loaded, then close it."""
     debug_port = free_port()
     env = child_env({"DISPLAY": display, "QTWEBENGINE_REMOTE_DEBUGGING": str(debug_port)})
@@ -121,6 +153,10 @@ def launch_once(command: Command, display: str, dirs: dict[str, str]) -> float:
             state = loaded_page(debug_port, "http://127.0.0.1:")
             if state and "token=" not in state["url"]:
                 elapsed = time.perf_counter() - started
+                if prepare and command.prepare:
+                    run_in_page(debug_port, command.prepare)
+                elif command.expect and command.expect not in state["text"]:
+                    raise RuntimeError(f"{command.name}: the page does not say {command.expect!r}")
                 break
             if proc.poll() is not None:
                 raise RuntimeError(f"{command.name} exited with {proc.returncode}")
@@ -141,6 +177,14 @@ def launch_once(command: Command, display: str, dirs: dict[str, str]) -> float:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def run_in_page(debug_port: int, script: str) -> None:
+    """Run `script` in the window's page; it must come to a true value."""
+    page = next(t for t in cdp_targets(debug_port) if t.get("type") == "page")
+    with CDPSession(page["webSocketDebuggerUrl"], timeout=60) as cdp:
+        if cdp.evaluate(script) is not True:
+            raise RuntimeError("preparing the data dir in the window failed")
 
 
 @contextlib.contextmanager
@@ -169,23 +213,26 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="doorstep-bench-") as tmp, display_for(args) as display:
         root = Path(tmp)
-        relaunch_dir = root / "relaunch"
-        commands = default_commands(relaunch_dir) + args.command
+        shared_dirs = {
+            "relaunch_dir": str(root / "relaunch"),
+            "remembered_dir": str(root / "remembered"),
+        }
+        commands = default_commands() + args.command
         if args.only:
             commands = [c for c in commands if c.name in args.only]
 
         # One untimed launch of each: creates the relaunch data dir and profile, and warms the
         # OS file cache and Python's bytecode cache, as on a machine Doorstep already ran on.
         for number, command in enumerate(commands):
-            dirs = {"relaunch_dir": str(relaunch_dir), "fresh_dir": str(root / f"warm{number}")}
-            launch_once(command, display, dirs)
+            dirs = {**shared_dirs, "fresh_dir": str(root / f"warm{number}")}
+            launch_once(command, display, dirs, prepare=True)
 
         shuffler = random.Random(args.seed)
         for run in range(args.runs):
             # A new order each round: whoever goes first (or after the slow one) changes.
             for command in shuffler.sample(commands, len(commands)):
                 dirs = {
-                    "relaunch_dir": str(relaunch_dir),
+                    **shared_dirs,
                     "fresh_dir": str(root / f"fresh-{run}-{command.name.replace(' ', '-')}"),
                 }
                 command.times.append(launch_once(command, display, dirs))

@@ -513,8 +513,13 @@ class CDPSession:
                 return reply.get("result", {})
 
     def evaluate(self, expression: str) -> Any:
-        """Evaluate a JavaScript expression in the page and return its (JSON) value."""
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        """Evaluate a JavaScript expression in the page and return its (JSON) value.
+
+        A promise is awaited and its value returned.
+        """
+        result = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"JavaScript error: {result['exceptionDetails']}")
         return result["result"].get("value")

@@ -39,8 +39,14 @@ class Database:
     def session(self) -> Session:
         """The session of the current app context, opened on first use."""
         if "db_session" not in g:
-            g.db_session = _state(current_app).ready().make_session()
+            state = _state(current_app).ready()
+            state.sessions_opened += 1
+            g.db_session = state.make_session()
         return g.db_session
+
+    def used(self, app: Flask) -> bool:
+        """Whether anything (a page, not a warm-up) has opened a session on `app`'s database."""
+        return _state(app).sessions_opened > 0
 
     def rollback(self) -> None:
         """Discard this app context's uncommitted changes, if it has a session."""
@@ -72,6 +78,7 @@ class _AppDatabase:
         self.uri = uri
         self.engine_options = engine_options
         self.engine: Engine | None = None
+        self.sessions_opened = 0
         self.make_session: sessionmaker[Session]
         self._lock = threading.Lock()
 
