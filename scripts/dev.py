@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return install_system_packages()
     if options.task == "run":
         ensure_venv("")
-        return subprocess.call([str(BIN / "doorstep"), *strip_dashes(options.args)])
+        return run_doorstep(strip_dashes(options.args))
     if options.task == "setup":
         ensure_venv("[dev]")
         return 0
@@ -89,9 +89,11 @@ def ensure_venv(extras: str) -> None:
         print(f"Creating {VENV.relative_to(ROOT)}/ …", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     stamp = VENV / ".doorstep-installed"
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    project = (ROOT / "pyproject.toml").read_bytes()
+    wanted = hashlib.sha256(project + extras.encode()).hexdigest()
+    everything = hashlib.sha256(project + b"[dev]").hexdigest()  # [dev] includes every extra
     installed = stamp.read_text().split() if stamp.exists() else []
-    if wanted in installed:
+    if wanted in installed or everything in installed:
         return
     print(f"Installing Doorstep{extras} into {VENV.relative_to(ROOT)}/ …", flush=True)
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
@@ -125,6 +127,17 @@ def debian_package_installed(name: str) -> bool:
         ["dpkg-query", "-W", "-f=${Status}", name], capture_output=True, text=True, check=False
     )
     return result.stdout.endswith("install ok installed")
+
+
+def run_doorstep(args: list[str]) -> int:
+    """Become Doorstep (POSIX), so signals and the exit status are its own; return its status."""
+    command = [str(BIN / "doorstep"), *args]
+    if os.name == "posix":
+        # Not a child: SIGTERM or SIGHUP sent to this script would leave Doorstep running.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(command[0], command)
+    return subprocess.call(command)
 
 
 def run_tests(pytest_args: list[str]) -> int:

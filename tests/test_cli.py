@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
+
+import pytest
 
 from desktop import __version__
-from tests.support import child_env, doorstep_command, launch, read_running_url, serving
+from tests.support import (
+    REPO_ROOT,
+    child_env,
+    doorstep_command,
+    launch,
+    port_is_free,
+    read_running_url,
+    serving,
+    wait_for,
+)
 
 
 def run_doorstep(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -89,3 +102,24 @@ def test_default_data_dir_is_the_platform_location(tmp_path):
     finally:
         running.kill()
     assert (tmp_path / "xdg-state" / "Doorstep" / "log" / "doorstep.log").is_file()
+
+
+@pytest.mark.skipif(
+    not (REPO_ROOT / ".venv" / "bin" / "doorstep").exists(),
+    reason="the README's commands have not set up .venv here (scripts/dev.py test does)",
+)
+def test_readme_run_command_is_doorstep_itself(tmp_path):
+    # `python3 scripts/dev.py run` must not leave Doorstep behind when it gets a SIGTERM:
+    # the script becomes Doorstep rather than starting it as a child.
+    running = launch(
+        ["serve", "--data-dir", str(tmp_path / "data")],
+        tmp_path,
+        command=[sys.executable, str(REPO_ROOT / "scripts" / "dev.py"), "run"],
+    )
+    try:
+        read_running_url(running)
+        running.signal(signal.SIGTERM)
+        assert running.wait(10) == 0
+        wait_for(lambda: port_is_free(running.port), 10, "the port to be released")
+    finally:
+        running.kill()
