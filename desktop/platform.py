@@ -20,6 +20,15 @@ def is_linux() -> bool:
     return sys.platform.startswith("linux")
 
 
+def can_fork() -> bool:
+    """Tell whether a child may be fork()ed without exec: Linux only.
+
+    macOS's system libraries are not fork-safe and Windows has no fork; there the server
+    child is a new process of the same executable.
+    """
+    return sys.platform.startswith("linux")
+
+
 def has_display() -> bool:
     """Tell whether a window can be shown: always on Windows/macOS, on Linux only with X or Wayland."""
     if sys.platform.startswith(("win", "darwin")):

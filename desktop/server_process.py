@@ -2,9 +2,12 @@
 
 Both the webapp's import and Qt's start-up are mostly Python work under one interpreter lock
 (PyQt even holds it while QtWebEngine initialises), so in threads they take turns instead of
-overlapping. A child process gets the socket the window process already bound (and the
-token) over its stdin, runs the same EmbeddedServer, and stops cleanly when its stdin closes:
-when the window process says so, or when it dies. docs/startup.md has the measurements.
+overlapping. A child process gets the socket the window process already bound and the token,
+runs the same EmbeddedServer, and stops cleanly when its stdin closes: when the window
+process says so, or when it dies. On Linux the child is fork()ed before the window process
+imports anything heavy, so it starts with an interpreter already running; elsewhere it is the
+same executable started again, given the socket and the token over its stdin.
+docs/startup.md has the measurements.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +60,20 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self._stdin_lock = threading.Lock()  # page_shown() comes from a pywebview thread
 
-    def start(self) -> ServerProcess:
-        """Start the child and hand it the socket and the token; return self."""
+    def start(self, fork: bool | None = None) -> ServerProcess:
+        """Start the child (fork()ed if `fork`, by default where it can be) and return self."""
         handoff: dict[str, Any] = {
             "token": self.token,
             "data_dir": str(self.data_dir),
             "data_dir_arg": self.data_dir_arg,
         }
+        if fork is None:
+            # Forking a process with other threads could copy a lock some thread holds.
+            fork = platform.can_fork() and threading.active_count() == 1
+        if fork:
+            self.proc = ForkedChild.start(self.sock, handoff)
+            self.sock.close()  # the child has its own copy
+            return self
         if os.name == "posix":
             handoff["fd"] = self.sock.fileno()
             self.proc = subprocess.Popen(
@@ -105,18 +116,79 @@ class ServerProcess:
             return self.proc.wait()
 
 
-def run_child() -> int:
-    """Serve as the window's child process until stdin closes or SIGTERM; return the status."""
-    from desktop.server import EmbeddedServer
-    from desktop.signals import StopSignals
+class ForkedChild:
+    """A fork()ed server child, with the part of subprocess.Popen's interface used here."""
 
+    def __init__(self, pid: int, stdin: Any) -> None:
+        self.pid = pid
+        self.stdin = stdin
+        self.returncode: int | None = None
+
+    @classmethod
+    def start(cls, sock: socket.socket, handoff: dict[str, Any]) -> ForkedChild:
+        """Fork; the child serves on `sock` until the pipe that is its stdin closes."""
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the window process's code
+            status = 1
+            try:
+                os.close(write_fd)
+                # The window process's log handlers stay with it; the child logs to its own.
+                for handler in logging.getLogger().handlers[:]:
+                    logging.getLogger().removeHandler(handler)
+                status = serve_the_window(handoff, sock, read_fd)
+            except BaseException:
+                logging.getLogger("doorstep.server").exception("The server process failed")
+            finally:
+                logging.shutdown()
+                os._exit(status)
+        os.close(read_fd)
+        return cls(pid, os.fdopen(write_fd, "wb"))
+
+    def poll(self) -> int | None:
+        """Return the exit status if the child has ended, else None."""
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the child to end; raise subprocess.TimeoutExpired after `timeout` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (status := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"server process {self.pid}", timeout or 0)
+            time.sleep(0.01)
+        return status
+
+    def send_signal(self, signum: int) -> None:
+        """Send `signum` to the child, if it still runs."""
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        """Kill the child."""
+        self.send_signal(signal.SIGKILL)
+
+
+def run_child() -> int:
+    """Serve as the window's (spawned) child process until stdin closes or SIGTERM."""
     stdin_fd = sys.stdin.fileno()
     handoff = json.loads(_read_line(stdin_fd))
-    log_path = platform.setup_logging(handoff["data_dir_arg"], SERVER_LOG_NAME)
     if "fd" in handoff:
         sock = socket.socket(fileno=handoff["fd"])
     else:
         sock = socket.fromshare(base64.b64decode(handoff["share"]))
+    return serve_the_window(handoff, sock, stdin_fd)
+
+
+def serve_the_window(handoff: dict[str, Any], sock: socket.socket, stdin_fd: int) -> int:
+    """Serve until `stdin_fd` reaches its end or SIGTERM comes; return the exit status."""
+    from desktop.server import EmbeddedServer
+    from desktop.signals import StopSignals
+
+    log_path = platform.setup_logging(handoff["data_dir_arg"], SERVER_LOG_NAME)
 
     # Ctrl-C in a terminal reaches the whole process group; the window process decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

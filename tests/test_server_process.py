@@ -8,6 +8,7 @@ import signal
 
 import pytest
 
+from desktop import platform
 from desktop.server import bind_socket, new_token
 from desktop.server_process import FIRST_PAGE_HINT, ServerProcess
 from tests.support import port_is_free, wait_for
@@ -48,15 +49,22 @@ def hint(data_dir) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def start_child(data_dir) -> ServerProcess:
+def start_child(data_dir, fork: bool | None = None) -> ServerProcess:
     """A server child handed a freshly bound socket, as the window process starts it."""
-    return ServerProcess(bind_socket(), data_dir, new_token(), str(data_dir)).start()
+    return ServerProcess(bind_socket(), data_dir, new_token(), str(data_dir)).start(fork)
 
 
-@pytest.fixture
-def child(data_dir):
-    """A running server child on the test's data dir."""
-    server = start_child(data_dir)
+# fork() is how Linux starts it; a new process of the same executable is how other systems do.
+START_MODES = [
+    pytest.param(True, id="forked", marks=pytest.mark.skipif(not platform.can_fork(), reason="")),
+    pytest.param(False, id="spawned"),
+]
+
+
+@pytest.fixture(params=START_MODES)
+def child(data_dir, request):
+    """A running server child on the test's data dir, started each way."""
+    server = start_child(data_dir, fork=request.param)
     assert landing_status(server.port, server.token) == 302
     yield server
     server.stop()
