@@ -35,7 +35,7 @@ STOP_TIMEOUT = 3.0
 # After the handoff, the window process writes this line when its first page is on screen;
 # closing the pipe means stop.
 PAGE_SHOWN = b"page-shown\n"
-# What the last launch's first page needed, in the data dir: see run_child().
+# What the last launch's first page needed, in the data dir: see serve_the_window().
 FIRST_PAGE_HINT = "first-page.json"
 
 

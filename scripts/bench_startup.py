@@ -81,7 +81,6 @@ class Command:
     name: str
     argv: list[str]
     title: str  # the window's title, to close it as a user would
-    fresh_dir: bool = False
     prepare: str = ""  # JavaScript to run in the page on the untimed first launch
     expect: str = ""  # text the loaded page must show, so the row times what it says
     times: list[float] = field(default_factory=list)
@@ -116,7 +115,6 @@ def default_commands() -> list[Command]:
             "doorstep first launch",
             [python, "-m", "desktop", "--data-dir", "{fresh_dir}"],
             "Doorstep",
-            fresh_dir=True,
         ),
         Command("bare", [python, str(REPO_ROOT / "scripts" / "bare_baseline.py")], "Bare"),
     ]
@@ -127,7 +125,7 @@ def parse_extra(spec: str) -> Command:
     name, _, line = spec.partition("=")
     if not line:
         raise argparse.ArgumentTypeError("expected NAME=COMMAND")
-    return Command(name.strip(), shlex.split(line), "Doorstep", fresh_dir="{fresh_dir}" in line)
+    return Command(name.strip(), shlex.split(line), "Doorstep")
 
 
 def launch_once(

@@ -300,37 +300,27 @@ def xvfb(size: str = "1280x800x24", timeout: float = 20.0) -> Iterator[str]:
 # --- X11 windows (no window manager runs under bare Xvfb) ----------------------------------
 
 
+def xwininfo(display: str, *args: str, check: bool = False) -> str:
+    """Return what `xwininfo ARGS` prints about `display`."""
+    return subprocess.run(
+        ["xwininfo", *args, "-display", display], capture_output=True, text=True, check=check
+    ).stdout
+
+
 def find_window(display: str, title: str) -> int | None:
     """Return the id of a mapped top-level window named `title`, or None."""
-    out = subprocess.run(
-        ["xwininfo", "-root", "-tree", "-display", display],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    for line in out.splitlines():
+    for line in xwininfo(display, "-root", "-tree").splitlines():
         match = re.match(r'\s*(0x[0-9a-f]+) "(.*)": .*?(\d+)x(\d+)\+', line)
         if match and match.group(2) == title and int(match.group(3)) > 100:
             window = int(match.group(1), 16)
-            state = subprocess.run(
-                ["xwininfo", "-id", hex(window), "-display", display],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
-            if "IsViewable" in state:
+            if "IsViewable" in xwininfo(display, "-id", hex(window)):
                 return window
     return None
 
 
 def window_size(display: str, window: int) -> tuple[int, int]:
     """Return the window's (width, height)."""
-    out = subprocess.run(
-        ["xwininfo", "-id", hex(window), "-display", display],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = xwininfo(display, "-id", hex(window), check=True)
     width = int(re.search(r"Width: (\d+)", out).group(1))  # type: ignore[union-attr]
     height = int(re.search(r"Height: (\d+)", out).group(1))  # type: ignore[union-attr]
     return width, height

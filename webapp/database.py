@@ -40,13 +40,13 @@ class Database:
         """The session of the current app context, opened on first use."""
         if "db_session" not in g:
             state = _state(current_app).ready()
-            state.sessions_opened += 1
+            state.used = True
             g.db_session = state.make_session()
         return g.db_session
 
     def used(self, app: Flask) -> bool:
         """Whether anything (a page, not a warm-up) has opened a session on `app`'s database."""
-        return _state(app).sessions_opened > 0
+        return _state(app).used
 
     def rollback(self) -> None:
         """Discard this app context's uncommitted changes, if it has a session."""
@@ -78,7 +78,7 @@ class _AppDatabase:
         self.uri = uri
         self.engine_options = engine_options
         self.engine: Engine | None = None
-        self.sessions_opened = 0
+        self.used = False  # set by the first session, which warm_up() never opens
         self.make_session: sessionmaker[Session]
         self._lock = threading.Lock()
 
