@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir_arg = getattr(args, "serve_data_dir", None) or args.data_dir
     data_dir = platform.data_dir(data_dir_arg)
     try:
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        platform.make_private_dir(data_dir)
         log_path = platform.setup_logging(data_dir_arg)
     except OSError as exc:
         print(f"doorstep: cannot use the data folder {data_dir}: {exc}", file=sys.stderr)
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_window(data_dir: Path, log_path: Path, data_dir_arg: str | None) -> int:
     """Open the Doorstep window on the embedded server; return once it is closed."""
     from desktop.server import bind_socket, new_token
-    from desktop.server_process import ServerProcess
+    from desktop.server_process import REFUSED_STATUS, ServerProcess
     from desktop.window import show
 
     # Server first: the socket listens at once, and a child process loads the webapp on
@@ -109,13 +109,11 @@ def run_window(data_dir: Path, log_path: Path, data_dir_arg: str | None) -> int:
     token = new_token()
     server = ServerProcess(sock, data_dir, token, data_dir_arg).start()
     try:
-        show(
-            f"http://127.0.0.1:{server.port}/?token={token}",
-            data_dir,
-            on_first_page=server.page_shown,
-        )
+        show(f"http://127.0.0.1:{server.port}/?token={token}", data_dir)
     finally:
         status = server.stop()
+    if status == REFUSED_STATUS:
+        return 1  # the server process has said why, on stderr and in the window
     if status == 1:
         print(f"doorstep: the webapp failed to start; see {log_path.parent}", file=sys.stderr)
         return 1

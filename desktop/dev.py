@@ -73,6 +73,14 @@ def run(data_dir: Path, log_path: Path) -> int:
     if getattr(sys, "frozen", False):
         print("doorstep: --dev needs a source checkout, not a packaged build", file=sys.stderr)
         return 2
+    from webapp import create_app
+    from webapp.database import DatabaseRefused, prepare_database
+
+    try:  # here, not in the reloading child: a refused database ends the run with its message
+        prepare_database(create_app({"DATA_DIR": str(data_dir)}))
+    except DatabaseRefused as refused:
+        print(f"doorstep: {refused}", file=sys.stderr)
+        return 1
     port = _free_port()
     env = {**os.environ, platform.DATA_DIR_ENV: str(data_dir)}
     log.info("Dev server on 127.0.0.1:%s", port)

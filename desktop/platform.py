@@ -71,12 +71,9 @@ def setup_logging(
     data_dir_override: str | os.PathLike[str] | None, file_name: str = LOG_FILE_NAME
 ) -> Path:
     """Send Doorstep's (and waitress') log records to a rotating file; return its path."""
-    folder = log_dir(data_dir_override)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder = make_private_dir(log_dir(data_dir_override))
     path = folder / file_name
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
-    )
+    handler = PrivateRotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
     )
@@ -84,6 +81,24 @@ def setup_logging(
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     return path
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create `path` if needed and make it owner-only (POSIX), even if it existed; return it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name == "posix":
+        path.chmod(0o700)  # mkdir's mode applies only to a folder it creates
+    return path
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files only their owner can read: logs name the user's folders."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if os.name == "posix":
+            os.fchmod(fd, 0o600)  # a log an older Doorstep created as 0644
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
 
 
 def open_in_browser(url: str) -> bool:

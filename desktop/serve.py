@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from desktop import platform
-from desktop.server import EmbeddedServer, PortInUseError, bind_socket, new_token, url_host
+from desktop.server import (
+    EmbeddedServer,
+    PortInUseError,
+    bind_socket,
+    new_token,
+    refusal_message,
+    url_host,
+)
 from desktop.signals import StopSignals
 
 log = logging.getLogger("doorstep.serve")
@@ -35,11 +42,11 @@ def run(
         )
         server.start()
         if not server.ready.wait(READY_TIMEOUT) or server.error is not None:
-            print(
-                f"doorstep: the webapp failed to start: {server.error}. See the log: {log_path}",
-                file=sys.stderr,
-                flush=True,
+            refused = refusal_message(server.error)
+            problem = (
+                refused or f"the webapp failed to start: {server.error}. See the log: {log_path}"
             )
+            print(f"doorstep: {problem}", file=sys.stderr, flush=True)
             server.stop()
             return 1
 

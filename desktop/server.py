@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
 import socket
+import sys
 import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 log = logging.getLogger("doorstep.server")
 
@@ -54,10 +56,20 @@ def url_host(host: str) -> str:
 
 
 def load_webapp(data_dir: Path) -> Any:
-    """Import the webapp and build it on `data_dir` (the slow part of start-up)."""
-    from webapp import create_app
+    """Import the webapp and build it on `data_dir`, its database upgraded (the slow part)."""
+    # Importing makes objects that live as long as the process: collecting garbage meanwhile
+    # is wasted work, about a tenth of the load (docs/startup.md).
+    gc.disable()
+    try:
+        from webapp import create_app
+        from webapp.database import prepare_database
 
-    return create_app({"DATA_DIR": str(data_dir)})
+        app = create_app({"DATA_DIR": str(data_dir)})
+        prepare_database(app)
+    finally:
+        gc.freeze()  # and later collections need not look at them again
+        gc.enable()
+    return app
 
 
 def render_landing_page(app: Any) -> None:
@@ -68,38 +80,40 @@ def render_landing_page(app: Any) -> None:
         log.exception("Rendering the landing page ahead of time failed")
 
 
-def load_database(app: Any) -> None:
-    """Open the webapp's database (and import SQLAlchemy) now instead of on first use."""
-    from webapp.extensions import db
-
-    try:
-        db.warm_up(app)
-    except Exception:  # the page that needs the database will show the error
-        log.exception("Opening the database ahead of time failed")
-
-
 def dispose_database(app: Any) -> None:
     """Close the webapp's pooled database connections."""
     from webapp.extensions import db
 
-    db.dispose(app)
+    with app.app_context():
+        db.engine.dispose()
 
 
-def _failure_app(log_path: Path | None) -> Any:
+def _failure_app(log_path: Path | None, error: BaseException) -> Any:
     from desktop.guard import error_page
 
-    where = f" Details are in the log file {log_path}." if log_path else ""
-    status, headers, body = error_page(
-        "500 Internal Server Error",
-        "Doorstep could not start",
-        "Something went wrong while starting Doorstep." + where,
-    )
+    refused = refusal_message(error)
+    if refused is not None:
+        status, title = "503 Service Unavailable", "Doorstep cannot open your data"
+        message = refused[:1].upper() + refused[1:]  # a sentence on a page of its own
+    else:
+        where = f" Details are in the log file {log_path}." if log_path else ""
+        status, title = "500 Internal Server Error", "Doorstep could not start"
+        message = "Something went wrong while starting Doorstep." + where
+    status, headers, body = error_page(status, title, message)
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         start_response(status, headers)
         return [body]
 
     return app
+
+
+def refusal_message(error: BaseException | None) -> str | None:
+    """Return the message of a database the webapp refused to open, else None."""
+    database = sys.modules.get("webapp.database")  # loaded, if it is what refused
+    if database is not None and isinstance(error, database.DatabaseRefused):
+        return str(error)
+    return None
 
 
 class EmbeddedServer:
@@ -112,7 +126,6 @@ class EmbeddedServer:
         token: str,
         host_names: tuple[str, ...] = (),
         log_path: Path | None = None,
-        database: Literal["first", "alongside", "later"] = "first",
     ) -> None:
         self.sock = sock
         self.port: int = sock.getsockname()[1]
@@ -126,33 +139,12 @@ class EmbeddedServer:
         self._stopping = False
         self._server: Any = None
         self._app: Any = None
-        # When to open the database (SQLAlchemy takes a while to import): before serving,
-        # in the background as soon as serving starts, or when database_soon() says so (or
-        # a page needs it). An anonymous landing page needs no database.
-        self.database = database
-        self._database_loader: threading.Thread | None = None
         # Not a daemon: the process waits for it, so nothing dies mid-write at exit.
         self._thread = threading.Thread(target=self._run, name="doorstep-server")
 
     def start(self) -> None:
         """Load the webapp and start serving, in the background."""
         self._thread.start()
-
-    def database_soon(self) -> None:
-        """Open the webapp's database in the background now (once), ahead of first use."""
-        with self._lock:
-            if self._app is None or self._database_loader is not None or self._stopping:
-                return
-            self._database_loader = threading.Thread(
-                target=load_database, args=(self._app,), name="doorstep-database"
-            )
-            self._database_loader.start()
-
-    def database_used(self) -> bool:
-        """Whether a page has used the webapp's database yet."""
-        from webapp.extensions import db
-
-        return self._app is not None and db.used(self._app)
 
     def _run(self) -> None:
         try:
@@ -163,10 +155,6 @@ class EmbeddedServer:
             self.sock.close()
         finally:
             self.ready.set()
-        with self._lock:
-            loader = self._database_loader
-        if loader is not None:
-            loader.join()  # before disposing: it may still be opening connections
         if self._app is not None:
             dispose_database(self._app)
         log.info("Server stopped")
@@ -177,14 +165,15 @@ class EmbeddedServer:
         try:
             app = load_webapp(self.data_dir)
             render_landing_page(app)
-            if self.database == "first":
-                load_database(app)
             self._app = app
             wsgi = AccessGuard(self._app, self.token, self.port, self.host_names)
         except Exception as exc:  # shown in the window and logged, instead of a blank page
-            log.exception("The webapp failed to start")
+            if refusal_message(exc) is None:
+                log.exception("The webapp failed to start")
+            else:
+                log.error("%s", exc)
             self.error = exc
-            wsgi = _failure_app(self.log_path)
+            wsgi = _failure_app(self.log_path, exc)
 
         from waitress.server import create_server
 
@@ -201,8 +190,6 @@ class EmbeddedServer:
             self.ready.set()
         if not stopping:
             log.info("Serving on %s:%s", *self.sock.getsockname()[:2])
-            if self.database == "alongside":
-                self.database_soon()
             server.run()
         else:
             self._close_all()

@@ -3,8 +3,8 @@
 Both the webapp's import and Qt's start-up are mostly Python work under one interpreter lock
 (PyQt even holds it while QtWebEngine initialises), so in threads they take turns instead of
 overlapping. A child process gets the socket the window process already bound and the token,
-runs the same EmbeddedServer, and stops cleanly when its stdin closes: when the window
-process says so, or when it dies. On Linux the child is fork()ed before the window process
+runs the same EmbeddedServer (the webapp loaded, its database upgraded), and stops cleanly
+when its stdin closes: when the window process says so, or when it dies. On Linux the child is fork()ed before the window process
 imports anything heavy, so it starts with an interpreter already running; elsewhere it is the
 same executable started again, given the socket and the token over its stdin.
 docs/startup.md has the measurements.
@@ -32,11 +32,9 @@ log = logging.getLogger("doorstep.server")
 
 SERVER_LOG_NAME = "doorstep-server.log"
 STOP_TIMEOUT = 3.0
-# After the handoff, the window process writes this line when its first page is on screen;
-# closing the pipe means stop.
-PAGE_SHOWN = b"page-shown\n"
-# What the last launch's first page needed, in the data dir: see serve_the_window().
-FIRST_PAGE_HINT = "first-page.json"
+# The child's exit status when the webapp refused the data folder's database: it has said
+# why on stderr and in the window, so the window process adds nothing.
+REFUSED_STATUS = 3
 
 
 def child_command() -> list[str]:
@@ -57,8 +55,7 @@ class ServerProcess:
         self.data_dir = data_dir
         self.token = token
         self.data_dir_arg = data_dir_arg
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._stdin_lock = threading.Lock()  # page_shown() comes from a pywebview thread
+        self.proc: subprocess.Popen[bytes] | ForkedChild | None = None
 
     def start(self, fork: bool | None = None) -> ServerProcess:
         """Start the child (fork()ed if `fork`, by default where it can be) and return self."""
@@ -92,22 +89,13 @@ class ServerProcess:
         self.sock.close()
         return self
 
-    def page_shown(self) -> None:
-        """Tell the child the window shows its first page: time to open the database."""
-        with self._stdin_lock:
-            if self.proc is not None and self.proc.stdin and not self.proc.stdin.closed:
-                with contextlib.suppress(OSError):  # the child is already gone
-                    self.proc.stdin.write(PAGE_SHOWN)
-                    self.proc.stdin.flush()
-
     def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
         """Ask the child to stop (close its stdin) and return its exit status."""
         if self.proc is None:
             return None
-        with self._stdin_lock:
-            if self.proc.stdin is not None:
-                with contextlib.suppress(OSError):  # the child is already gone
-                    self.proc.stdin.close()
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):  # the child is already gone
+                self.proc.stdin.close()
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -185,7 +173,7 @@ def run_child() -> int:
 
 def serve_the_window(handoff: dict[str, Any], sock: socket.socket, stdin_fd: int) -> int:
     """Serve until `stdin_fd` reaches its end or SIGTERM comes; return the exit status."""
-    from desktop.server import EmbeddedServer
+    from desktop.server import EmbeddedServer, refusal_message
     from desktop.signals import StopSignals
 
     log_path = platform.setup_logging(handoff["data_dir_arg"], SERVER_LOG_NAME)
@@ -194,34 +182,27 @@ def serve_the_window(handoff: dict[str, Any], sock: socket.socket, stdin_fd: int
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signals = StopSignals(stop_signals=(signal.SIGTERM,)).install()
 
-    # An anonymous landing page needs no database: then it is opened once the page is on
-    # screen, so loading SQLAlchemy does not compete with serving the page. A remembered
-    # user's page needs it at once: then it is loaded alongside Qt's start. Which one comes
-    # is known only from the request, so go by what the last launch's first page needed.
-    data_dir = Path(handoff["data_dir"])
-    server = EmbeddedServer(
-        sock,
-        data_dir,
-        handoff["token"],
-        log_path=log_path,
-        database="alongside" if _first_page_used_database(data_dir) else "later",
-    )
+    server = EmbeddedServer(sock, Path(handoff["data_dir"]), handoff["token"], log_path=log_path)
 
     def follow_the_window() -> None:
         # os.read, not sys.stdin: a thread still blocked in a buffered read holds its lock,
         # and after a SIGTERM the interpreter would abort on it at exit.
-        while message := _read_line(stdin_fd):
-            if message == PAGE_SHOWN:
-                _remember_first_page(data_dir, used_database=server.database_used())
-                server.database_soon()
+        while _read_line(stdin_fd):
+            pass
         signals.release()  # EOF: stop asked for, or the window process died
 
     # A daemon: it only ever reads, and may still be blocked reading after a SIGTERM.
     threading.Thread(target=follow_the_window, name="stdin-watch", daemon=True).start()
     server.start()
+    server.ready.wait()  # a stop asked for meanwhile is seen right after
+    refused = refusal_message(server.error)
+    if refused is not None:  # the window shows it too
+        print(f"doorstep: {refused}", file=sys.stderr, flush=True)
     signals.wait()
     stopped = server.stop()
     signals.uninstall()
+    if refused is not None:
+        return REFUSED_STATUS
     if server.error is not None:
         return 1
     return 0 if stopped else 1
@@ -236,21 +217,3 @@ def _read_line(fd: int) -> bytes:
             break
         line += chunk
     return bytes(line)
-
-
-def _first_page_used_database(data_dir: Path) -> bool:
-    try:
-        hint = json.loads((data_dir / FIRST_PAGE_HINT).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False  # first launch, or unreadable: the cheap guess
-    return isinstance(hint, dict) and hint.get("used_database") is True
-
-
-def _remember_first_page(data_dir: Path, used_database: bool) -> None:
-    hint = data_dir / FIRST_PAGE_HINT
-    try:
-        partial = hint.with_suffix(".tmp")
-        partial.write_text(json.dumps({"used_database": used_database}), encoding="utf-8")
-        partial.replace(hint)  # whole or not at all
-    except OSError:
-        log.warning("Could not write %s", hint, exc_info=True)

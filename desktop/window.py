@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from desktop import platform
@@ -34,16 +33,8 @@ SIZE = (1024, 720)
 MIN_SIZE = (480, 400)
 
 
-def show(
-    url: str,
-    data_dir: Path,
-    debug: bool = False,
-    on_first_page: Callable[[], object] | None = None,
-) -> None:
-    """Show `url` in the Doorstep window and return once it is closed or a stop signal came.
-
-    `on_first_page` is called (in another thread) once the first page has loaded.
-    """
+def show(url: str, data_dir: Path, debug: bool = False) -> None:
+    """Show `url` in the Doorstep window and return once it is closed or a stop signal came."""
     signals = StopSignals().install()
     # Imported only now, once the caller has set the server (process) going.
     import webview
@@ -66,14 +57,7 @@ def show(
     watcher = threading.Thread(target=close_on_signal, name="doorstep-signals")
     watcher.start()
 
-    first_page = threading.Lock()  # taken once, never released
-
-    def on_loaded() -> None:
-        if on_first_page is not None and first_page.acquire(blocking=False):
-            on_first_page()
-        window.run_js(EXTERNAL_LINKS_JS)
-
-    window.events.loaded += on_loaded
+    window.events.loaded += lambda: window.run_js(EXTERNAL_LINKS_JS)
     views: list[object] = []
     window.events.shown += lambda: views.append(_native_view(window))
 

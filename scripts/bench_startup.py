@@ -6,6 +6,9 @@ Runs, alternating, several launches of each command and prints the medians:
     (the first page greets them, so it needs the database);
   - Doorstep first launch: a fresh data dir each time;
   - bare: scripts/bare_baseline.py, a pywebview window on a one-route Flask app on waitress;
+  - peer: scripts/peer_baseline.py, a same-stack app written the obvious way (Flask-SQLAlchemy,
+    Flask-Login, Flask-WTF, Bootstrap's CSS; tables created at start), relaunched on its own
+    data dir;
   - frozen relaunch: dist/doorstep/doorstep (the PyInstaller onedir app), when it is built.
 
 "Loaded" is read from outside the process: QtWebEngine's remote-debugging port
@@ -18,7 +21,10 @@ Linux only (Qt backend); starts its own Xvfb unless --display is given. Usage:
         [--command 'frozen relaunch=dist/doorstep/doorstep --data-dir {relaunch_dir}']
 
 In --command, {relaunch_dir} is a data dir prepared once and reused, {remembered_dir} one
-with a remembered login, {fresh_dir} a new one per run.
+with a remembered login, {peer_dir} the peer's, {fresh_dir} a new one per run.
+
+The table gives each command's median, min and max, and against bare and against peer (when
+run): the ratio of the medians and the paired ratio, the median of each round's own ratio.
 """
 
 from __future__ import annotations
@@ -90,7 +96,7 @@ FROZEN_APP = REPO_ROOT / "dist" / "doorstep" / "doorstep"
 
 
 def default_commands() -> list[Command]:
-    """Doorstep relaunch and first launch, the frozen app if built, and the bare baseline."""
+    """Doorstep relaunch and first launch, the frozen app if built, and the two baselines."""
     python = sys.executable
     frozen = (
         [Command("frozen relaunch", [str(FROZEN_APP), "--data-dir", "{relaunch_dir}"], "Doorstep")]
@@ -117,6 +123,12 @@ def default_commands() -> list[Command]:
             "Doorstep",
         ),
         Command("bare", [python, str(REPO_ROOT / "scripts" / "bare_baseline.py")], "Bare"),
+        Command(
+            "peer",
+            [python, str(REPO_ROOT / "scripts" / "peer_baseline.py"), "--data-dir", "{peer_dir}"],
+            "Peer",
+            expect="Log in",
+        ),
     ]
 
 
@@ -185,6 +197,26 @@ def run_in_page(debug_port: int, script: str) -> None:
             raise RuntimeError("preparing the data dir in the window failed")
 
 
+BASELINES = ("bare", "peer")
+RATIO_KEYS = tuple(f"{kind} / {name}" for name in BASELINES for kind in ("median", "paired"))
+
+
+def ratios_to(command: Command, baselines: list[Command]) -> dict[str, float | None]:
+    """`command` against each baseline run: the ratio of the medians and the paired ratio.
+
+    The paired ratio is the median of each round's own ratio: a slow moment of the machine
+    hits both. A baseline not run gives None.
+    """
+    ratios: dict[str, float | None] = dict.fromkeys(RATIO_KEYS)
+    for baseline in baselines:
+        of_medians = statistics.median(command.times) / statistics.median(baseline.times)
+        ratios[f"median / {baseline.name}"] = of_medians
+        ratios[f"paired / {baseline.name}"] = statistics.median(
+            t / b for t, b in zip(command.times, baseline.times, strict=True)
+        )
+    return ratios
+
+
 @contextlib.contextmanager
 def display_for(args: argparse.Namespace) -> Iterator[str]:
     """The display given, or a fresh Xvfb."""
@@ -209,15 +241,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed for each round's order")
     args = parser.parse_args(argv)
 
+    commands = default_commands() + args.command
+    if args.only:
+        unknown = set(args.only) - {c.name for c in commands}
+        if unknown:
+            parser.error(f"no command named {', '.join(map(repr, sorted(unknown)))}")
+        commands = [c for c in commands if c.name in args.only]
+
     with tempfile.TemporaryDirectory(prefix="doorstep-bench-") as tmp, display_for(args) as display:
         root = Path(tmp)
         shared_dirs = {
             "relaunch_dir": str(root / "relaunch"),
             "remembered_dir": str(root / "remembered"),
+            "peer_dir": str(root / "peer"),
         }
-        commands = default_commands() + args.command
-        if args.only:
-            commands = [c for c in commands if c.name in args.only]
 
         # One untimed launch of each: creates the relaunch data dir and profile, and warms the
         # OS file cache and Python's bytecode cache, as on a machine Doorstep already ran on.
@@ -241,23 +278,23 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     medians = {c.name: statistics.median(c.times) for c in commands}
-    bare = next((c for c in commands if c.name == "bare"), None)
+    baselines = [b for name in BASELINES for b in commands if b.name == name]
+    ratios = {c.name: ratios_to(c, baselines) for c in commands}
+    width = max(24, *(len(c.name) + 2 for c in commands))
     print()
     print(
-        f"{'command':<24}{'median':>8}{'min':>8}{'max':>8}"
-        f"{'median / bare':>15}{'paired ratio':>14}  runs"
+        f"{'command':<{width}}{'median':>8}{'min':>8}{'max':>8}"
+        + "".join(f"{key:>15}" for key in RATIO_KEYS)
+        + "  runs"
     )
     for command in commands:
         row = (
-            f"{command.name:<24}{medians[command.name]:>7.2f}s{min(command.times):>7.2f}s"
+            f"{command.name:<{width}}{medians[command.name]:>7.2f}s{min(command.times):>7.2f}s"
             f"{max(command.times):>7.2f}s"
         )
-        if bare:
-            # The median of each round's own ratio: a slow moment of the machine hits both.
-            paired = statistics.median(
-                t / b for t, b in zip(command.times, bare.times, strict=True)
-            )
-            row += f"{medians[command.name] / medians['bare']:>14.2f}x{paired:>13.2f}x"
+        for key in RATIO_KEYS:
+            value = ratios[command.name][key]
+            row += f"{'–':>15}" if value is None else f"{value:>14.2f}x"
         print(f"{row}  {len(command.times)}")
     if args.json:
         args.json.write_text(
@@ -267,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cpus": os.cpu_count(),
                     "times": {c.name: c.times for c in commands},
                     "medians": medians,
+                    "ratios": ratios,
                 },
                 indent=2,
             )

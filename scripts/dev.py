@@ -50,6 +50,7 @@ DEBIAN_TEST_PACKAGES = [
     "imagemagick",  # `import` takes screenshots of the real window
     "x11-utils",  # xwininfo finds the window under Xvfb
     "binutils",  # `strip` for the PyInstaller bundle
+    "postgresql",  # a real database server the tests start themselves (tests/postgres.py)
 ]
 
 
@@ -147,7 +148,7 @@ def run_tests(pytest_args: list[str]) -> int:
         print("The PyInstaller build failed; see above.", file=sys.stderr)
         return build.returncode
     # tests/support.py turns QtWebEngine's sandbox off for the Doorstep processes it starts.
-    env = {**os.environ, "DOORSTEP_REQUIRE_FROZEN": "1"}
+    env = {**os.environ, "DOORSTEP_REQUIRE_FROZEN": "1", "DOORSTEP_REQUIRE_POSTGRES": "1"}
     return subprocess.call([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
 
 

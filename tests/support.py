@@ -9,6 +9,7 @@ import base64
 import contextlib
 import ctypes
 import ctypes.util
+import http.cookiejar
 import json
 import os
 import queue
@@ -27,6 +28,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -255,6 +257,81 @@ def serving(
             with contextlib.suppress(TimeoutError):
                 running.stop()
         running.kill()
+
+
+# --- an HTTP client that fills in forms -----------------------------------------------------
+
+
+class FormsParser(HTMLParser):
+    """Collects hidden csrf_token values and the text of .alert elements."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.csrf: list[str] = []
+        self.alerts: list[str] = []
+        self._alert_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = dict(attrs)
+        if tag == "input" and attr.get("name") == "csrf_token":
+            self.csrf.append(attr.get("value") or "")
+        if self._alert_depth:
+            self._alert_depth += 1
+        elif "alert" in (attr.get("class") or "").split():
+            self._alert_depth = 1
+            self.alerts.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._alert_depth:
+            self._alert_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._alert_depth:
+            self.alerts[-1] += data
+
+
+class Browser:
+    """A cookie-keeping HTTP client (standard library only) that remembers the last page."""
+
+    def __init__(self) -> None:
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.url = ""
+        self.html = ""
+
+    def _open(self, request: urllib.request.Request) -> str:
+        with self.opener.open(request, timeout=30) as response:
+            assert response.status == 200, response.status
+            self.url = response.url
+            self.html = response.read().decode("utf-8")
+        return self.html
+
+    def get(self, url: str) -> str:
+        """GET `url`; return the page."""
+        return self._open(urllib.request.Request(url))
+
+    def post(self, url: str, fields: dict[str, str]) -> str:
+        """POST the form on the last page (its CSRF token included) to `url`; return the page."""
+        data = urllib.parse.urlencode({"csrf_token": self.csrf(), **fields}).encode()
+        return self._open(urllib.request.Request(url, data=data, method="POST"))
+
+    def csrf(self) -> str:
+        """The CSRF token of the last page's form."""
+        parser = FormsParser()
+        parser.feed(self.html)
+        assert parser.csrf, f"no csrf_token on {self.url}"
+        return parser.csrf[0]
+
+    def alerts(self) -> list[str]:
+        """The texts of the last page's alerts."""
+        parser = FormsParser()
+        parser.feed(self.html)
+        return [" ".join(text.split()) for text in parser.alerts]
+
+    @property
+    def path(self) -> str:
+        """The path of the last page."""
+        return urllib.parse.urlsplit(self.url).path
 
 
 # --- Xvfb -------------------------------------------------------------------------------

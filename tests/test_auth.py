@@ -10,6 +10,12 @@ from webapp.extensions import db
 from webapp.models import User
 
 
+@pytest.fixture
+def database_url(sqlite_and_postgresql):
+    """Every test here runs on SQLite and on a real PostgreSQL server."""
+    return sqlite_and_postgresql
+
+
 def user_count(app) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(User))

@@ -2,12 +2,13 @@
 
 import json
 import stat
-import subprocess
-import sys
 import threading
+
+from sqlalchemy import func, select
 
 from tests.conftest import AuthActions
 from webapp import create_app
+from webapp.database import prepare_database
 from webapp.extensions import db
 from webapp.models import User
 
@@ -19,8 +20,7 @@ def test_testing_flag_comes_from_overrides(make_app):
 
 def test_database_defaults_to_the_platformdirs_location(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    app = create_app({"TESTING": True})
-    db.warm_up(app)
+    prepare_database(app := create_app({"TESTING": True}))
     expected_dir = tmp_path / "xdg" / "Doorstep"
     assert app.config["DATA_DIR"] == str(expected_dir)
     assert (expected_dir / "doorstep.db").is_file()
@@ -29,7 +29,7 @@ def test_database_defaults_to_the_platformdirs_location(tmp_path, monkeypatch):
 
 def test_data_dir_env_overrides_platformdirs(tmp_path, monkeypatch):
     monkeypatch.setenv("DOORSTEP_DATA_DIR", str(tmp_path / "elsewhere"))
-    db.warm_up(create_app({"TESTING": True}))
+    prepare_database(create_app({"TESTING": True}))
     assert (tmp_path / "elsewhere" / "doorstep.db").is_file()
     assert not (tmp_path / "xdg-data" / "Doorstep").exists()
 
@@ -95,34 +95,17 @@ def test_templates_and_static_resolve_from_the_checkout(app):
     assert (resource_root() / "static" / "vendor" / "bootstrap" / "bootstrap.min.css").is_file()
 
 
-def test_landing_page_is_served_before_the_database_is_loaded(data_dir):
-    # Start-up speed: SQLAlchemy, the models and the database file wait for a page that
-    # needs them. A fresh interpreter, since this one imported them long ago.
-    script = """
-import sys
-from webapp import create_app
-from webapp.extensions import db
-app = create_app({"DATA_DIR": sys.argv[1]})
-response = app.test_client().get("/")
-print(response.status_code, "sqlalchemy" in sys.modules, "webapp.models" in sys.modules)
-db.warm_up(app)
-print("sqlalchemy" in sys.modules)
-"""
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(data_dir)], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.split() == ["200", "False", "False", "True"]
-    assert (data_dir / "doorstep.db").is_file()
-
-
-def test_database_is_created_by_the_first_page_that_needs_it(client, auth, data_dir):
+def test_the_factory_leaves_the_database_to_the_first_request(data_dir):
+    # `flask db ...` makes the app too, and must find the database as it was.
+    app = create_app({"DATA_DIR": str(data_dir)})
     assert not (data_dir / "doorstep.db").exists()
-    assert auth.register().status_code == 302
-    assert (data_dir / "doorstep.db").is_file()
+    assert app.test_client().get("/login").status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 0
 
 
-def test_threads_opening_the_database_at_once_share_one_engine(app):
-    # waitress serves pages in several threads; the first two may need the database together.
+def test_threads_share_one_engine(app):
+    # waitress serves pages in several threads; they must share one pool, not open their own.
     engines = []
 
     def first_use():

@@ -6,10 +6,10 @@ the build), which turns a missing bundle into a failure.
 
 from __future__ import annotations
 
-import http.cookiejar
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -17,14 +17,21 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from desktop import __version__
+from tests.conftest import (
+    V0_1_0_ACCOUNTS,
+    load_0_1_0_database,
+    load_newer_database,
+    read_rows,
+    sha256,
+)
 from tests.support import (
     REPO_ROOT,
+    Browser,
     Running,
     close_window,
     find_window,
@@ -74,8 +81,17 @@ def test_bundle_holds_the_resources_and_not_the_cuts():
         "static/app.js",
         "static/vendor/bootstrap/LICENSE",
         "static/img/doorstep.png",
+        # Where webapp.paths.migrations_dir() looks (beside webapp/paths.py): Alembic loads
+        # these as source files, so they are data, not modules in the PYZ.
+        "webapp/migrations/alembic.ini",
+        "webapp/migrations/env.py",
+        "webapp/migrations/script.py.mako",
     ):
         assert (INTERNAL / rel).is_file(), rel
+    shipped = sorted(p.name for p in (INTERNAL / "webapp" / "migrations" / "versions").glob("*.py"))
+    source = sorted(p.name for p in (REPO_ROOT / "webapp" / "migrations" / "versions").glob("*.py"))
+    assert shipped == source
+    assert not list((INTERNAL / "webapp" / "migrations").rglob("__pycache__"))
     if not sys.platform.startswith("linux"):
         return
     qt = INTERNAL / "PyQt6" / "Qt6"
@@ -90,6 +106,24 @@ def test_bundle_holds_the_resources_and_not_the_cuts():
     if shutil.which("du"):
         du = subprocess.run(["du", "-sm", str(BUNDLE)], capture_output=True, text=True, check=True)
         assert int(du.stdout.split()[0]) <= FOLDER_BUDGET_MIB
+
+
+def test_the_bundle_is_sqlite_only():
+    # Alembic imports SQLAlchemy's PostgreSQL dialect, so that module is in; no driver is.
+    readers = pytest.importorskip("PyInstaller.archive.readers")
+    pyz = readers.CArchiveReader(str(FROZEN)).open_embedded_archive("PYZ.pyz")
+    modules = set(pyz.toc)
+    assert {"alembic.ddl.sqlite", "sqlalchemy.dialects.sqlite.pysqlite", "mako.template"} <= modules
+    assert "sqlalchemy.dialects.postgresql" in modules
+    unwanted = ("psycopg", "psycopg_binary", "psycopg2", "asyncpg", "pg8000", "pymysql", "pygments")
+    assert not [name for name in modules if name.split(".")[0] in unwanted]
+    assert not [
+        name
+        for name in modules
+        if name.startswith(("alembic.testing", "sqlalchemy.dialects.mysql"))
+    ]
+    for folder in ("psycopg", "psycopg_binary", "psycopg_binary.libs"):
+        assert not (INTERNAL / folder).exists(), folder
 
 
 @pytest.mark.skipif(
@@ -113,73 +147,6 @@ def test_every_library_in_the_bundle_finds_its_dependencies():
 
 
 # --- serve mode over real HTTP ------------------------------------------------------------
-
-
-class _Forms(HTMLParser):
-    """Collects hidden csrf_token values and the text of .alert elements."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.csrf: list[str] = []
-        self.alerts: list[str] = []
-        self._alert_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attr = dict(attrs)
-        if tag == "input" and attr.get("name") == "csrf_token":
-            self.csrf.append(attr.get("value") or "")
-        if self._alert_depth:
-            self._alert_depth += 1
-        elif "alert" in (attr.get("class") or "").split():
-            self._alert_depth = 1
-            self.alerts.append("")
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._alert_depth:
-            self._alert_depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        if self._alert_depth:
-            self.alerts[-1] += data
-
-
-class Browser:
-    """A cookie-keeping HTTP client (standard library only) that remembers the last page."""
-
-    def __init__(self) -> None:
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-        self.url = ""
-        self.html = ""
-
-    def _open(self, request: urllib.request.Request) -> str:
-        with self.opener.open(request, timeout=30) as response:
-            assert response.status == 200, response.status
-            self.url = response.url
-            self.html = response.read().decode("utf-8")
-        return self.html
-
-    def get(self, url: str) -> str:
-        return self._open(urllib.request.Request(url))
-
-    def post(self, url: str, fields: dict[str, str]) -> str:
-        data = urllib.parse.urlencode({"csrf_token": self.csrf(), **fields}).encode()
-        return self._open(urllib.request.Request(url, data=data, method="POST"))
-
-    def csrf(self) -> str:
-        parser = _Forms()
-        parser.feed(self.html)
-        assert parser.csrf, f"no csrf_token on {self.url}"
-        return parser.csrf[0]
-
-    def alerts(self) -> list[str]:
-        parser = _Forms()
-        parser.feed(self.html)
-        return [" ".join(text.split()) for text in parser.alerts]
-
-    @property
-    def path(self) -> str:
-        return urllib.parse.urlsplit(self.url).path
 
 
 @pytest.fixture
@@ -233,6 +200,72 @@ def test_serve_refuses_requests_without_the_token(served):
         urllib.request.urlopen(served.base_url, timeout=10)
     refused.value.close()
     assert refused.value.code == 403
+
+
+# --- the user's database: Alembic's migrations run from the bundle --------------------------
+
+
+def bundled_head() -> str:
+    """The newest revision among the migrations the bundle ships."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(INTERNAL / "webapp" / "migrations")).get_current_head()
+    assert head
+    return head
+
+
+def test_serve_upgrades_a_0_1_0_database_and_its_accounts_log_in(tmp_path):
+    data_dir = tmp_path / "data"
+    database = load_0_1_0_database(data_dir)
+    stored = read_rows(database, "SELECT * FROM users ORDER BY id")
+    running = start_serve(data_dir, command=[str(FROZEN)])
+    try:
+        # The upgrade runs before the URL is printed: the backup exists by now.
+        (backup,) = sorted((data_dir / "backups").glob("doorstep-*.db"))
+        assert re.fullmatch(r"doorstep-\d{8}T\d{6}Z-0\.1\.0\.db", backup.name), backup.name
+        assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+        assert read_rows(backup, "SELECT * FROM users ORDER BY id") == stored
+        assert read_rows(database, "SELECT version_num FROM alembic_version") == [(bundled_head(),)]
+
+        base = running.base_url
+        browser = Browser()
+        browser.get(running.url)
+        for username, email, password in V0_1_0_ACCOUNTS:
+            browser.get(base + "login")
+            browser.post(base + "login", {"email": email, "password": password})
+            assert browser.path == "/", (username, browser.alerts())
+            assert f"Welcome back, {username}!" in browser.html
+            browser.post(base + "logout", {})
+            assert "You have been logged out." in browser.alerts()
+        assert running.stop(timeout=10) == 0
+    finally:
+        running.kill()
+    log = (data_dir / "logs" / "doorstep.log").read_text(encoding="utf-8")
+    assert " ERROR " not in log and "Traceback" not in log, log[-3000:]
+
+
+def test_serve_refuses_a_database_from_a_newer_doorstep_and_leaves_it_alone(tmp_path):
+    data_dir = tmp_path / "data"
+    database = load_newer_database(data_dir)
+    before = sha256(database)
+
+    running = launch(["serve", "--data-dir", str(data_dir)], tmp_path, command=[str(FROZEN)])
+    try:
+        status = running.wait(60)
+    finally:
+        running.kill()
+    assert status == 1, running.stderr()[-3000:]
+    assert running.stdout is not None and running.stdout.seen == []  # no URL line
+    assert (
+        f"doorstep: this data folder ({data_dir}) was written by a newer version of Doorstep "
+        f"(database revision 9999); this is Doorstep {__version__}. Nothing was changed."
+    ) in running.stderr()
+    assert sha256(database) == before
+    assert not (data_dir / "backups").exists()
+    # Reading a WAL database, even read-only, leaves SQLite's -shm (and an empty -wal) behind;
+    # nothing may have been written to the log.
+    wal = data_dir / "doorstep.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
 
 
 # --- the window under Xvfb ------------------------------------------------------------------

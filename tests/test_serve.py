@@ -5,12 +5,15 @@ from __future__ import annotations
 import http.client
 import signal
 import socket
+import stat
 import time
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support import launch, port_is_free, serving, wait_for
+from desktop import __version__
+from tests.conftest import V0_1_0_ACCOUNTS, load_0_1_0_database, load_newer_database
+from tests.support import Browser, launch, port_is_free, serving, wait_for
 
 EXIT_LIMIT = 2.0
 
@@ -268,3 +271,50 @@ def test_guard_rejects_a_non_ascii_token_without_crashing():
     status, _, body = _call_guard(guard, query="token=%C3%A9")
     assert status == "403 Forbidden"
     assert b"Forbidden" in body
+
+
+@pytest.mark.parametrize(("username", "email", "password"), V0_1_0_ACCOUNTS[:2])
+def test_a_0_1_0_data_dir_is_upgraded_and_its_accounts_log_in(tmp_path, username, email, password):
+    data_dir = tmp_path / "data"
+    load_0_1_0_database(data_dir)
+    with serving(data_dir) as running:
+        (backup,) = (data_dir / "backups").glob("doorstep-*-0.1.0.db")
+        assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+        browser = Browser()
+        browser.get(running.url)
+        browser.get(running.base_url + "login")
+        browser.post(running.base_url + "login", {"email": email, "password": password})
+        assert f"Welcome back, {username}!" in browser.html
+
+
+def test_a_newer_database_stops_serve_with_the_message_and_is_left_alone(tmp_path):
+    data_dir = tmp_path / "data"
+    database = load_newer_database(data_dir)
+    before = database.read_bytes()
+    running = launch(["serve", "--data-dir", str(data_dir)], tmp_path)
+    assert running.wait(60) == 1
+    assert running.stdout is not None and running.stdout.next_line(10) is None  # no URL line
+    assert running.stderr().splitlines()[-1] == (
+        f"doorstep: this data folder ({data_dir}) was written by a newer version of Doorstep "
+        f"(database revision 9999); this is Doorstep {__version__}. Nothing was changed."
+    )
+    assert database.read_bytes() == before
+    assert not (data_dir / "backups").exists()
+
+
+def test_a_damaged_database_stops_serve_naming_the_file(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "doorstep.db").write_bytes(b"not a database at all" * 100)
+    running = launch(["serve", "--data-dir", str(data_dir)], tmp_path)
+    assert running.wait(60) == 1
+    assert f"doorstep: {data_dir / 'doorstep.db'} is not a Doorstep database" in running.stderr()
+    assert (data_dir / "doorstep.db").read_bytes() == b"not a database at all" * 100
+
+
+def test_logs_are_private(tmp_path):
+    data_dir = tmp_path / "data"
+    with serving(data_dir):
+        pass
+    for log in (data_dir / "logs").iterdir():
+        assert stat.S_IMODE(log.stat().st_mode) == 0o600, log.name

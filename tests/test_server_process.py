@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import http.client
-import json
 import signal
+import sqlite3
+import subprocess
+import sys
 
 import pytest
 
 from desktop import platform
-from desktop.server import bind_socket, new_token
-from desktop.server_process import FIRST_PAGE_HINT, ServerProcess
-from tests.support import port_is_free, wait_for
-from webapp import create_app
+from desktop.server import EmbeddedServer, bind_socket, new_token
+from desktop.server_process import ServerProcess
+from tests.support import REPO_ROOT, child_env, port_is_free, wait_for
 
 START_LIMIT = 60.0
 
@@ -33,20 +34,6 @@ def landing_status(port: int, token: str) -> int | None:
         return get(port, f"/?token={token}").status
     except OSError:
         return None
-
-
-def open_landing_page(server: ServerProcess, session_cookie: str = "") -> None:
-    """Load the landing page as the window does, and say it is on screen."""
-    token_cookie = get(server.port, f"/?token={server.token}").getheader("Set-Cookie")
-    cookie = "; ".join(filter(None, [token_cookie.split(";", 1)[0], session_cookie]))
-    assert get(server.port, "/", cookie).status == 200
-    server.page_shown()
-
-
-def hint(data_dir) -> dict | None:
-    """What the server child noted about the first page, if it did."""
-    path = data_dir / FIRST_PAGE_HINT
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def start_child(data_dir, fork: bool | None = None) -> ServerProcess:
@@ -89,26 +76,47 @@ def test_a_signal_of_its_own_is_handled(child, signum):
         assert child.proc.poll() is None
 
 
-def test_anonymous_landing_page_opens_the_database_only_once_on_screen(child, data_dir):
-    open_landing_page(child)
-    wait_for(lambda: hint(data_dir) == {"used_database": False}, 10, "the first-page note")
-    wait_for(lambda: (data_dir / "doorstep.db").is_file(), 10, "the database to be opened")
+def test_the_database_is_ready_before_the_first_page(child, data_dir):
+    # The child loads the whole webapp and upgrades its database before serving: the window's
+    # first request waits in the socket's backlog meanwhile, and then finds everything ready.
+    with sqlite3.connect(data_dir / "doorstep.db") as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            ("0001",)
+        ]
 
 
-def test_a_first_page_that_used_the_database_is_noted(child, data_dir):
-    # A logged-in session (what Remember me restores) makes the landing page load the user.
-    app = create_app({"DATA_DIR": str(data_dir)})
-    signed = app.session_interface.get_signing_serializer(app).dumps({"_user_id": "1"})
-    open_landing_page(child, f"{app.config['SESSION_COOKIE_NAME']}={signed}")
-    wait_for(lambda: hint(data_dir) == {"used_database": True}, 10, "the first-page note")
-
-
-def test_database_is_loaded_at_once_when_the_last_first_page_used_it(data_dir):
-    data_dir.mkdir(parents=True)
-    (data_dir / FIRST_PAGE_HINT).write_text('{"used_database": true}')
-    server = start_child(data_dir)
+def test_on_linux_it_is_forked_when_the_window_process_has_one_thread(tmp_path):
+    # Forking spares the child a second interpreter start-up (docs/startup.md); with other
+    # threads running, a lock one of them holds could be copied, so it is spawned instead.
+    script = """
+import sys, threading
+from desktop.server import EmbeddedServer, bind_socket, new_token
+from desktop.server_process import ServerProcess
+def kind():
+    server = ServerProcess(bind_socket(), sys.argv[1], new_token(), sys.argv[1]).start()
     try:
-        # No page asked for it and none is on screen: the child loads it alongside Qt's start.
-        wait_for(lambda: (data_dir / "doorstep.db").is_file(), 30, "the database to be opened")
+        return type(server.proc).__name__
     finally:
-        assert server.stop() == 0
+        server.stop()
+alone = kind()
+threading.Thread(target=threading.Event().wait, args=(5,), daemon=True).start()
+print(alone, kind())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "data")],
+        capture_output=True, text=True, env=child_env(), cwd=REPO_ROOT, timeout=60, check=True,
+    )  # fmt: skip
+    expected = "ForkedChild" if platform.can_fork() else "Popen"
+    assert result.stdout.split() == [expected, "Popen"]
+
+
+def test_the_landing_page_is_compiled_before_serving_starts(data_dir):
+    # Its templates compile while the window process is still starting Qt, not on request.
+    server = EmbeddedServer(bind_socket(), data_dir, new_token())
+    server.start()
+    try:
+        assert server.ready.wait(START_LIMIT) and server.error is None
+        compiled = {name for _loader, name in server._app.jinja_env.cache}
+        assert {"base.html", "main/index.html"} <= compiled
+    finally:
+        assert server.stop()

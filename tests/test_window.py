@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.conftest import load_newer_database
 from tests.support import (
     CDPSession,
     Running,
@@ -85,6 +86,14 @@ class Window:
             raise AssertionError(
                 f"{exc}; the window shows {shown.get('url')}:\n{shown.get('text', '')[:1000]}"
             ) from None
+
+    def any_page(self) -> dict:
+        """Wait until a page with a title (whatever its path) has loaded; return its state."""
+        return wait_for(
+            lambda: (page := loaded_page(self.debug_port, LOCAL)) and page["title"] and page,
+            START_LIMIT,
+            "a page in the window",
+        )
 
     def _loaded(self, path: str) -> dict | None:
         state = loaded_page(self.debug_port, LOCAL)
@@ -307,11 +316,7 @@ def test_webapp_failure_shows_an_error_page_in_the_window(display, data_dir, tmp
     (data_dir / "secret_key").mkdir(parents=True)  # unreadable as a key: create_app fails
     window = open_window(display, data_dir, tmp_path)
     cleanup.append(window)
-    state = wait_for(
-        lambda: (page := loaded_page(window.debug_port, LOCAL)) and page["title"] and page,
-        START_LIMIT,
-        "the error page",
-    )
+    state = window.any_page()
     assert "Doorstep could not start" in state["text"]
     # It names the log file, which holds the details.
     logged = re.search(r"log file (\S+\.log)", state["text"])
@@ -321,6 +326,29 @@ def test_webapp_failure_shows_an_error_page_in_the_window(display, data_dir, tmp
     close_window(display, window.xid)
     assert window.running.wait(10) == 1
     assert "failed to start" in window.running.stderr()
+
+
+def test_a_database_from_a_newer_doorstep_is_explained_in_the_window(
+    display, data_dir, tmp_path, cleanup
+):
+    database = load_newer_database(data_dir)
+    before = database.read_bytes()
+    window = open_window(display, data_dir, tmp_path)
+    cleanup.append(window)
+    state = window.any_page()
+    assert state["title"].startswith("Doorstep cannot open your data")
+    assert (
+        f"This data folder ({data_dir}) was written by a newer version of Doorstep "
+        "(database revision 9999); this is Doorstep" in state["text"]
+    )
+    assert "Nothing was changed." in state["text"]
+    window.screenshot(tmp_path, "newer-database.png")
+    close_window(display, window.xid)
+    assert window.running.wait(10) == 1
+    stderr = window.running.stderr()
+    assert "doorstep: this data folder" in stderr and "failed to start" not in stderr
+    assert database.read_bytes() == before
+    assert not (data_dir / "backups").exists()
 
 
 def test_server_process_ends_when_the_window_process_dies(display, data_dir, tmp_path, cleanup):

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from flask import Flask
 
+from webapp import auth, database, errors, main
 from webapp.config import configure
 from webapp.extensions import csrf, db, login_manager
 from webapp.paths import resource_root
@@ -21,11 +22,10 @@ def create_app(config: dict | None = None) -> Flask:
     )
     configure(app, config)
 
-    db.init_app(app)
+    db.init_app(app)  # also puts `db` and the models in `flask shell`
+    database.init_app(app)  # upgraded before the first request; `flask db` for developers
     login_manager.init_app(app)
     csrf.init_app(app)
-
-    from webapp import auth, errors, main
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)

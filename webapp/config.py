@@ -29,7 +29,10 @@ DEFAULTS: dict[str, object] = {
     # A desktop window can sit open for hours; the token is still bound to the session.
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
-    "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 15}},
+    # Empty: SQLite in the data dir. Or a PostgreSQL URL (DOORSTEP_DATABASE_URL, config.json).
+    "DATABASE_URL": "",
+    # Logs must never hold an email or a password hash from a failed statement.
+    "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
     # Argon2id; RFC 9106's low-memory profile, above OWASP's minimum (19 MiB, t=2).
     "ARGON2_TIME_COST": 3,
     "ARGON2_MEMORY_COST": 64 * 1024,
@@ -49,9 +52,34 @@ def configure(app: Flask, overrides: dict | None) -> None:
     app.config.from_mapping(overrides)
     app.config["DATA_DIR"] = str(data_dir)
 
-    app.config.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{data_dir / DATABASE_FILENAME}")
+    database_url = app.config["DATABASE_URL"] or f"sqlite:///{data_dir / DATABASE_FILENAME}"
+    app.config.setdefault("SQLALCHEMY_DATABASE_URI", sqlalchemy_url(database_url))
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"], app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    )
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_or_create_secret_key(data_dir / SECRET_KEY_FILENAME)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Return `url` with the driver Doorstep ships for it (psycopg 3 for PostgreSQL)."""
+    # SQLAlchemy reads a bare postgresql:// as psycopg2, which Doorstep does not depend on.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def engine_options(url: str, options: dict) -> dict:
+    """Return the engine options for `url`: `options` plus each database's own timeouts."""
+    options = {**options, "connect_args": dict(options.get("connect_args", {}))}
+    if url.startswith("sqlite"):
+        # Another Doorstep (a `serve` beside the window) may hold the write lock a moment.
+        options["connect_args"].setdefault("timeout", 15)
+    elif url.startswith("postgresql"):
+        options["connect_args"].setdefault("connect_timeout", 10)
+        options.setdefault("pool_pre_ping", True)  # a restarted server drops idle connections
+    return options
 
 
 def load_or_create_secret_key(path: Path) -> str:

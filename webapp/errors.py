@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+import logging
+import os
+import sqlite3
+
+from flask import Flask, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from webapp.extensions import db
+from webapp.database import DatabaseFileMoved, DatabaseRefused, sqlite_path
+from webapp.extensions import db, login_manager
+
+log = logging.getLogger("doorstep.errors")
 
 MESSAGES = {
     400: "The request could not be understood.",
@@ -17,11 +26,40 @@ MESSAGES = {
     500: "Something went wrong on our side. Your data is safe; please try again.",
 }
 
+# SQLite's (extended) result codes, as Python 3.11+ reports them, in plain words.
+SQLITE_REASONS = {
+    sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_READONLY: "its database file is read-only",
+    sqlite3.SQLITE_CANTOPEN: "its database file cannot be opened",
+    sqlite3.SQLITE_IOERR: "the disk reported an error",
+    sqlite3.SQLITE_BUSY: "another program is using the database; please try again",
+    sqlite3.SQLITE_LOCKED: "another program is using the database; please try again",
+    sqlite3.SQLITE_CORRUPT: "its database file is damaged",
+    sqlite3.SQLITE_NOTADB: "its database file is not a database",
+}
+SQLITE_READONLY_DBMOVED = 1032  # not in the sqlite3 module's constants before Python 3.11
+MOVED = "its database file was moved or deleted while Doorstep was running. Restart Doorstep"
+# The same reasons by message, for Pythons without sqlite_errorcode and for other databases.
+MESSAGE_REASONS = [
+    ("disk is full", "the disk is full"),
+    ("no space left", "the disk is full"),
+    ("readonly database", "its database file is read-only"),
+    ("read-only", "its database file is read-only"),
+    ("unable to open database", "its database file cannot be opened"),
+    ("disk i/o error", "the disk reported an error"),
+    ("database is locked", "another program is using the database; please try again"),
+    ("malformed", "its database file is damaged"),
+    ("connection", "the database server cannot be reached"),
+]
+
 
 def register(app: Flask) -> None:
-    """Render HTTP errors, CSRF failures and crashes with the app's layout."""
+    """Render HTTP errors, CSRF failures, database failures and crashes with the app's layout."""
     app.register_error_handler(CSRFError, _csrf_failed)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DBAPIError, _database_failed)
+    app.register_error_handler(DatabaseFileMoved, _database_failed)
+    app.register_error_handler(DatabaseRefused, _database_refused)
     app.register_error_handler(InternalServerError, _server_error)
 
 
@@ -43,6 +81,63 @@ def _http_error(error: HTTPException):
     return _render(code, error.name, MESSAGES.get(code, error.description or ""))
 
 
+def _database_failed(error: DBAPIError | DatabaseFileMoved):
+    db.session.rollback()  # nothing half-done may be committed by a later request
+    try:
+        current_user.is_authenticated  # noqa: B018  (the navbar would load the user again)
+    except DBAPIError:
+        db.session.rollback()
+        login_manager._update_request_context_with_user()  # shown as logged out, not a 500
+    reason = MOVED if isinstance(error, DatabaseFileMoved) else database_failure_reason(error)
+    log.error("Database failure on %s %s: %s", request.method, request.path, reason)
+    if request.method in ("GET", "HEAD"):
+        return _render(
+            503, "Doorstep cannot read its data", f"Doorstep could not read your data: {reason}."
+        )
+    return _render(
+        503,
+        "Your changes were not saved",
+        f"Doorstep could not save your changes: {reason}.",
+    )
+
+
+def _database_refused(error: DatabaseRefused):
+    # Under `flask run`, where nothing else would say it: the shell stops before serving.
+    message = str(error)
+    return _render(503, "Doorstep cannot open your data", message[:1].upper() + message[1:])
+
+
+def database_failure_reason(error: DBAPIError) -> str:
+    """Say in plain words why the database refused, from SQLite's code or the driver's message."""
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    if code == SQLITE_READONLY_DBMOVED:
+        return MOVED
+    reason = None
+    if code is not None and (code & 0xFF) in SQLITE_REASONS:
+        reason = SQLITE_REASONS[code & 0xFF]
+    else:
+        text = str(error.orig).lower()
+        reason = next((why for fragment, why in MESSAGE_REASONS if fragment in text), None)
+    if reason in (SQLITE_REASONS[sqlite3.SQLITE_READONLY], SQLITE_REASONS[sqlite3.SQLITE_CANTOPEN]):
+        # SQLite cannot tell a read-only folder (no room for its -wal file) from a lost file.
+        return where_the_file_is_stuck() or reason
+    return reason or "the database reported an error"
+
+
+def where_the_file_is_stuck() -> str | None:
+    """Tell whether the data folder is read-only or the database file is gone, if either."""
+    path = sqlite_path(db.engine.url)
+    if path is None:
+        return None
+    if not os.access(path.parent, os.W_OK):
+        return "its data folder is read-only"
+    if not path.exists():
+        return "its database file is missing"
+    if not os.access(path, os.W_OK):
+        return SQLITE_REASONS[sqlite3.SQLITE_READONLY]
+    return None
+
+
 def _server_error(error: InternalServerError):
-    db.rollback()  # a half-done write must not leak into the error page
+    db.session.rollback()  # a half-done write must not leak into the error page
     return _render(500, "Something went wrong", MESSAGES[500])

@@ -1,14 +1,16 @@
-"""Database models (imported on first use of the database: see webapp/database.py)."""
+"""Database models, in SQLAlchemy 2's typed style."""
 
 from __future__ import annotations
 
 import unicodedata
 from datetime import datetime, timezone
 
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import String, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
 
@@ -34,11 +36,7 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-class Base(DeclarativeBase):
-    """Declarative base for Doorstep's typed models."""
-
-
-class User(UserMixin, Base):
+class User(UserMixin, db.Model):
     """A local account."""
 
     __tablename__ = "users"
@@ -65,8 +63,6 @@ class User(UserMixin, Base):
 
     def check_password(self, password: str) -> bool:
         """Return whether `password` matches, upgrading a hash made with older parameters."""
-        from argon2.exceptions import InvalidHashError, VerificationError
-
         hasher = password_hasher()
         try:
             hasher.verify(self.password_hash, password)
@@ -91,13 +87,10 @@ class User(UserMixin, Base):
         return db.session.scalar(select(cls).where(cls.username_key == username_key(username)))
 
 
-def password_hasher():
+def password_hasher() -> PasswordHasher:
     """Return the app's Argon2id hasher, built once from its ARGON2_* settings."""
     hasher = current_app.extensions.get("doorstep.password_hasher")
     if hasher is None:
-        # argon2 is imported on first use: the landing page never hashes anything.
-        from argon2 import PasswordHasher, Type
-
         config = current_app.config
         hasher = PasswordHasher(
             time_cost=config["ARGON2_TIME_COST"],

@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+import platformdirs
+
 APP_NAME = "Doorstep"
 DATA_DIR_ENV = "DOORSTEP_DATA_DIR"
 
@@ -19,18 +21,24 @@ def resource_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def migrations_dir() -> Path:
+    """Return the Alembic migrations folder, shipped inside the webapp package."""
+    # Beside this module in a checkout and a wheel; the bundle puts it at the same place.
+    return Path(__file__).resolve().parent / "migrations"
+
+
 def default_data_dir() -> Path:
     """Return the per-user data folder: $DOORSTEP_DATA_DIR, else the platform's location."""
     override = os.environ.get(DATA_DIR_ENV)
     if override:
         return Path(override).expanduser()
-    # Imported here because this module is loaded on the start-up path of the desktop shell.
-    import platformdirs
-
     return platformdirs.user_data_path(APP_NAME, appauthor=False)
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` if needed, readable by its owner only on POSIX, and return it."""
+    """Create `path` if needed, make it readable by its owner only (POSIX), and return it."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name == "posix":
+        # mkdir's mode applies only to a new folder: an existing one is tightened too.
+        path.chmod(0o700)
     return path

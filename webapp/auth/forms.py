@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import Email, EqualTo, InputRequired, Length, ValidationError
 
-if TYPE_CHECKING:
-    from webapp.models import User
+from webapp.models import User
 
 USERNAME_PATTERN = re.compile(r"[\w.-]+")  # \w is Unicode-aware: 美玲 and Zoë are fine
 
@@ -65,15 +63,11 @@ class RegistrationForm(FlaskForm):
             raise ValidationError(
                 "Use only letters, digits, underscores, dots and hyphens (no spaces)."
             )
-        from webapp.models import User  # on first use: see views.py
-
         if User.by_username(field.data) is not None:
             raise ValidationError("That username is taken. Try another one.")
 
     def validate_email(self, field: EmailField) -> None:
         """Allow each email address once, ignoring case."""
-        from webapp.models import User
-
         if User.by_email(field.data) is not None:
             raise ValidationError("An account already uses that email. Log in instead.")
 
@@ -97,8 +91,6 @@ class LoginForm(FlaskForm):
         """Check the password of the account the email names, if there is one."""
         if self.email.errors:
             return
-        from webapp.models import User
-
         self.user = User.by_email(self.email.data)
         # No account is not an error here: the view sends the visitor to create one.
         if self.user is not None and not self.user.check_password(field.data):

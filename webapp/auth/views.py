@@ -1,30 +1,22 @@
-"""Views of the auth blueprint.
-
-Models are imported in the functions that use them: the landing page, which needs none of
-this module's database work, is served before SQLAlchemy is even imported.
-"""
+"""Views of the auth blueprint."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import login_required, login_user, logout_user, user_loaded_from_cookie
+from sqlalchemy.exc import IntegrityError
 
 from webapp.auth import bp
 from webapp.auth.forms import LoginForm, RegistrationForm
 from webapp.extensions import db, login_manager
-
-if TYPE_CHECKING:
-    from webapp.models import User
+from webapp.models import User
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     """Return the user a session or remember-me cookie names."""
-    from webapp.models import User
-
     return db.session.get(User, int(user_id)) if user_id.isdigit() else None
 
 
@@ -49,10 +41,6 @@ def register():
     form = RegistrationForm()
     prefill_email(form)
     if form.validate_on_submit():
-        from sqlalchemy.exc import IntegrityError
-
-        from webapp.models import User
-
         user = User(username=form.username.data, email=form.email.data, password=form.password.data)
         db.session.add(user)
         try:
@@ -77,11 +65,12 @@ def login():
             flash("No account uses that email yet — create one below.", "info")
             return redirect(url_for("auth.register", email=form.email.data))
         user = form.user
+        # Saved first: if the disk refuses the write, the visitor is not logged in either.
+        user.record_login()
+        db.session.commit()
         session.clear()  # a fresh session at every login: no session fixation
         login_user(user, remember=form.remember.data)
         session["username"] = user.username
-        user.record_login()
-        db.session.commit()
         return redirect(safe_next_url(request.args.get("next")) or url_for("main.index"))
     return render_template("auth/login.html", form=form)
 
