@@ -339,7 +339,21 @@ def test_a_sqlite_file_of_another_app_is_refused_untouched(make_app, data_dir):
         connection.execute("CREATE TABLE notes (body TEXT)")
     connection.close()
     before = sha256(database)
-    with pytest.raises(DatabaseRefused, match="holds tables Doorstep does not know \\(notes\\)"):
+    with pytest.raises(
+        DatabaseRefused, match="holds tables Doorstep does not recognise \\(notes\\)"
+    ):
+        make_app()
+    assert sha256(database) == before
+
+
+def test_an_unversioned_users_table_unlike_0_1_0_is_refused_untouched(make_app, data_dir):
+    data_dir.mkdir(parents=True)
+    database = data_dir / "doorstep.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, login TEXT)")
+    connection.close()
+    before = sha256(database)
+    with pytest.raises(DatabaseRefused, match="not a Doorstep database"):
         make_app()
     assert sha256(database) == before
 

@@ -120,3 +120,19 @@ def test_the_landing_page_is_compiled_before_serving_starts(data_dir):
         assert {"base.html", "main/index.html"} <= compiled
     finally:
         assert server.stop()
+
+
+def test_loading_the_webapp_leaves_garbage_collection_on_and_its_objects_frozen(data_dir):
+    # Collecting garbage while importing is wasted work (docs/startup.md); after the load,
+    # collection must be on again, with what the load made kept out of later passes.
+    script = """
+import gc, sys
+from desktop.server import load_webapp
+load_webapp(sys.argv[1])
+print(gc.isenabled(), gc.get_freeze_count() > 10_000)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(data_dir)],
+        capture_output=True, text=True, env=child_env(), cwd=REPO_ROOT, timeout=60, check=True,
+    )  # fmt: skip
+    assert result.stdout.split() == ["True", "True"]

@@ -69,6 +69,7 @@ class DatabaseState:
 
     tables: frozenset[str]
     revisions: tuple[str, ...]
+    users_columns: frozenset[str]
 
     @property
     def is_empty(self) -> bool:
@@ -77,8 +78,12 @@ class DatabaseState:
 
     @property
     def is_0_1_0(self) -> bool:
-        """Whether this is a database made by Doorstep 0.1.0 (users, no revision)."""
-        return not self.revisions and self.tables == {"users"}
+        """Whether this is a database made by Doorstep 0.1.0: its users table, no revision."""
+        return (
+            not self.revisions
+            and self.tables == {"users"}
+            and self.users_columns == V0_1_0_USERS_COLUMNS
+        )
 
 
 READY_KEY = "doorstep.database_ready"
@@ -194,8 +199,9 @@ def prepare_database(app: Flask) -> Path | None:
         where = describe(engine.url, path)
         if not state.revisions and not state.is_empty and not state.is_0_1_0:
             raise DatabaseRefused(
-                f"{where} holds tables Doorstep does not know ({', '.join(sorted(state.tables))}), "
-                "so it is not a Doorstep database. Nothing was changed."
+                f"{where} holds tables Doorstep does not recognise "
+                f"({', '.join(sorted(state.tables))}), so it is not a Doorstep database. "
+                "Nothing was changed."
             )
         for revision in state.revisions:
             try:
@@ -287,6 +293,7 @@ def read_state(engine: Engine, path: Path | None) -> DatabaseState:
             if "alembic_version" in tables:
                 rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
                 revisions = tuple(sorted(row[0] for row in rows))
+            users_columns = {row[1] for row in connection.execute("PRAGMA table_info(users)")}
     else:
         with engine.connect() as connection:
             tables = set(inspect(connection).get_table_names())
@@ -294,8 +301,13 @@ def read_state(engine: Engine, path: Path | None) -> DatabaseState:
             if "alembic_version" in tables:
                 rows = connection.execute(text("SELECT version_num FROM alembic_version"))
                 revisions = tuple(sorted(row[0] for row in rows))
+            users_columns = set()
+            if "users" in tables:
+                users_columns = {
+                    column["name"] for column in inspect(connection).get_columns("users")
+                }
     tables.discard("alembic_version")
-    return DatabaseState(frozenset(tables), revisions)
+    return DatabaseState(frozenset(tables), revisions, frozenset(users_columns))
 
 
 def check_sqlite_file(path: Path) -> None:
