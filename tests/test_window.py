@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import load_newer_database
+from tests.conftest import V0_1_0_ACCOUNTS, load_0_1_0_database, load_newer_database
 from tests.support import (
     CDPSession,
     Running,
@@ -326,6 +326,22 @@ def test_webapp_failure_shows_an_error_page_in_the_window(display, data_dir, tmp
     close_window(display, window.xid)
     assert window.running.wait(10) == 1
     assert "failed to start" in window.running.stderr()
+
+
+def test_a_0_1_0_user_logs_in_in_the_window_after_the_upgrade(display, data_dir, tmp_path, cleanup):
+    load_0_1_0_database(data_dir)
+    username, email, password = V0_1_0_ACCOUNTS[1]
+    window = open_window(display, data_dir, tmp_path)
+    cleanup.append(window)
+    window.page("/")
+    assert len(list((data_dir / "backups").glob("doorstep-*-0.1.0.db"))) == 1
+    window.run_js("location.href = '/login'; true")
+    window.page("/login")
+    _submit(window, {"email": email, "password": password}, "Log in")
+    assert f"Welcome back, {username}!" in window.page("/", timeout=30)["text"]
+    window.screenshot(tmp_path, "upgraded-0.1.0-greeting.png")
+    close_window(display, window.xid)
+    assert window.running.wait(10) == 0
 
 
 def test_a_database_from_a_newer_doorstep_is_explained_in_the_window(
