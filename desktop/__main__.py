@@ -7,7 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from desktop import WINDOW_SERVER_ARG, __version__, platform
+from desktop import WINDOW_SERVER_ARG, __version__, platform, windows
+from desktop.fatal import tell_user
 
 log = logging.getLogger("doorstep")
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         platform.make_private_dir(data_dir)
         log_path = platform.setup_logging(data_dir_arg)
     except OSError as exc:
-        print(f"doorstep: cannot use the data folder {data_dir}: {exc}", file=sys.stderr)
+        tell_user(f"cannot use the data folder {data_dir}: {exc}")
         return 1
     log.info("Doorstep %s starting (%s)", __version__, " ".join(sys.argv[1:]) or "window")
 
@@ -79,16 +80,24 @@ def main(argv: list[str] | None = None) -> int:
         return serve.run(args.host, args.port, data_dir, log_path, open_browser=args.open)
 
     if not platform.has_display():
-        print(
-            "doorstep: no display found (DISPLAY/WAYLAND_DISPLAY unset); "
-            "serving in this terminal instead of opening a window",
-            file=sys.stderr,
-            flush=True,
+        tell_user(
+            "no display found (DISPLAY/WAYLAND_DISPLAY unset); "
+            "serving in this terminal instead of opening a window"
         )
         log.warning("No display: falling back to serve mode")
         from desktop import serve
 
         return serve.run("127.0.0.1", 0, data_dir, log_path)
+
+    # Before anything imports webview: pythonnet loads Python.Runtime.dll then, and .NET
+    # refuses it while it carries a download's mark (onedir: the folder of the .exe).
+    if windows.should_clear_mark_of_the_web():
+        cleared = windows.clear_mark_of_the_web(Path(sys.executable).parent)
+        log.info("Cleared the downloaded-file mark from %d files", cleared)
+    if windows.webview2_missing():
+        log.error("No WebView2 Runtime found")
+        tell_user(windows.MISSING_WEBVIEW2_MESSAGE)
+        return 1
 
     if args.dev:
         from desktop import dev
@@ -113,9 +122,10 @@ def run_window(data_dir: Path, log_path: Path, data_dir_arg: str | None) -> int:
     finally:
         status = server.stop()
     if status == REFUSED_STATUS:
-        return 1  # the server process has said why, on stderr and in the window
+        # The window has said why, and the server process too (on stderr or in its log).
+        return 1
     if status == 1:
-        print(f"doorstep: the webapp failed to start; see {log_path.parent}", file=sys.stderr)
+        tell_user(f"the webapp failed to start; see {log_path.parent}")
         return 1
     return 0 if status == 0 else 1
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from desktop import platform
+from desktop.fatal import tell_user
 
 log = logging.getLogger("doorstep.dev")
 
@@ -71,7 +72,7 @@ def run(data_dir: Path, log_path: Path) -> int:
     from desktop.window import show
 
     if getattr(sys, "frozen", False):
-        print("doorstep: --dev needs a source checkout, not a packaged build", file=sys.stderr)
+        tell_user("--dev needs a source checkout, not a packaged build")
         return 2
     from webapp import create_app
     from webapp.database import DatabaseRefused, prepare_database
@@ -79,7 +80,7 @@ def run(data_dir: Path, log_path: Path) -> int:
     try:  # here, not in the reloading child: a refused database ends the run with its message
         prepare_database(create_app({"DATA_DIR": str(data_dir)}))
     except DatabaseRefused as refused:
-        print(f"doorstep: {refused}", file=sys.stderr)
+        tell_user(str(refused))
         return 1
     port = _free_port()
     env = {**os.environ, platform.DATA_DIR_ENV: str(data_dir)}
@@ -89,7 +90,7 @@ def run(data_dir: Path, log_path: Path) -> int:
     )
     try:
         if not _wait_until_listening(proc, port):
-            print("doorstep: the Flask dev server did not start (see above)", file=sys.stderr)
+            tell_user("the Flask dev server did not start (see above)")
             return 1
         show(f"http://127.0.0.1:{port}/", data_dir, debug=True)
         return 0

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 APP_NAME = "Doorstep"
 # Same variable as webapp.paths.DATA_DIR_ENV; repeated here because importing anything from
 # the webapp package imports Flask, which the shell keeps off its start-up path.
 DATA_DIR_ENV = "DOORSTEP_DATA_DIR"
 LOG_FILE_NAME = "doorstep.log"
+LOG_MAX_BYTES = 1_000_000
 
 
 def is_linux() -> bool:
@@ -27,6 +30,23 @@ def can_fork() -> bool:
     child is a new process of the same executable.
     """
     return sys.platform.startswith("linux")
+
+
+def webview_gui() -> str | None:
+    """Return the pywebview backend to ask for: "qt" on Linux, else None (the system's own)."""
+    # pyproject installs Qt on Linux; pywebview would try GTK first.
+    return "qt" if is_linux() else None
+
+
+def window_icon() -> Path | None:
+    """Return the window's icon file where the backend takes one (Qt: a PNG), else None."""
+    # WinForms hands the icon to System.Drawing.Icon, which reads only .ico files, and fails
+    # in its GUI thread where nothing catches it; Cocoa ignores it. Windows and macOS show
+    # the executable's or the app bundle's own icon instead.
+    if webview_gui() != "qt":
+        return None
+    icon = resource_path("static", "img", "doorstep.png")
+    return icon if icon.is_file() else None
 
 
 def has_display() -> bool:
@@ -73,7 +93,9 @@ def setup_logging(
     """Send Doorstep's (and waitress') log records to a rotating file; return its path."""
     folder = make_private_dir(log_dir(data_dir_override))
     path = folder / file_name
-    handler = PrivateRotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+    handler = PrivateRotatingFileHandler(
+        path, maxBytes=LOG_MAX_BYTES, backupCount=3, encoding="utf-8"
+    )
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
     )
@@ -84,9 +106,16 @@ def setup_logging(
 
 
 def make_private_dir(path: Path) -> Path:
-    """Create `path` if needed and make it owner-only (POSIX), even if it existed; return it."""
+    """Create `path` if needed, make it readable by its owner only (even if it existed); return it."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if os.name == "posix":
+    if sys.platform == "win32":
+        # Modes set no ACLs on Windows. Outside the user's AppData (--data-dir elsewhere) the
+        # folder gets an owner-only DACL, which the files created inside inherit: the secret
+        # key, the database and its -wal/-shm, the backups, the logs.
+        from desktop import windows
+
+        windows.restrict_to_current_user(path)
+    elif os.name == "posix":
         path.chmod(0o700)  # mkdir's mode applies only to a folder it creates
     return path
 
@@ -99,6 +128,23 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         if os.name == "posix":
             os.fchmod(fd, 0o600)  # a log an older Doorstep created as 0644
         return open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+
+
+def open_private_output(path: Path, max_bytes: int = LOG_MAX_BYTES) -> BinaryIO:
+    """Open `path` (owner-only) to append a child process's output, emptied once past `max_bytes`."""
+    make_private_dir(path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
+    with contextlib.suppress(OSError):
+        if path.stat().st_size > max_bytes:
+            flags |= os.O_TRUNC  # nothing rotates it: only start-up failures land here
+    fd = os.open(path, flags, 0o600)
+    if os.name == "posix":
+        os.fchmod(fd, 0o600)
+    stream = open(fd, "ab")  # noqa: SIM115 - the caller closes it
+    # A Windows child gets the bare handle, without the C runtime's append flag, and writes
+    # at the handle's position: that must be the end, not the first byte.
+    stream.seek(0, os.SEEK_END)
+    return stream
 
 
 def open_in_browser(url: str) -> bool:

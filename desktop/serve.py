@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 from desktop import platform
+from desktop.fatal import tell_user
 from desktop.server import (
     EmbeddedServer,
     PortInUseError,
@@ -33,7 +33,7 @@ def run(
             sock = bind_socket(host, port)
         except PortInUseError as exc:
             hint = " (is another Doorstep running? try --port 0)" if port else ""
-            print(f"doorstep: {exc.strerror}{hint}", file=sys.stderr, flush=True)
+            tell_user(f"{exc.strerror}{hint}")
             log.error("%s", exc.strerror)
             return 2
         token = new_token()
@@ -46,7 +46,7 @@ def run(
             problem = (
                 refused or f"the webapp failed to start: {server.error}. See the log: {log_path}"
             )
-            print(f"doorstep: {problem}", file=sys.stderr, flush=True)
+            tell_user(problem)
             server.stop()
             return 1
 
@@ -54,7 +54,7 @@ def run(
         print(f"Doorstep is running at {url}", flush=True)
         log.info("Serving for testers on %s:%s", host, server.port)
         if open_browser and not platform.open_in_browser(url):
-            print("doorstep: could not open a browser; open the URL above", file=sys.stderr)
+            tell_user("could not open a browser; open the URL above")
 
         signum = signals.wait()
         log.info("Stopping on signal %s", signum)

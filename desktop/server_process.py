@@ -4,9 +4,10 @@ Both the webapp's import and Qt's start-up are mostly Python work under one inte
 (PyQt even holds it while QtWebEngine initialises), so in threads they take turns instead of
 overlapping. A child process gets the socket the window process already bound and the token,
 runs the same EmbeddedServer (the webapp loaded, its database upgraded), and stops cleanly
-when its stdin closes: when the window process says so, or when it dies. On Linux the child is fork()ed before the window process
-imports anything heavy, so it starts with an interpreter already running; elsewhere it is the
-same executable started again, given the socket and the token over its stdin.
+when its stdin closes: when the window process says so, or when it dies. On Linux the child
+is fork()ed before the window process imports anything heavy, so it starts with an
+interpreter already running; elsewhere it is the same executable started again, given the
+socket and the token over its stdin, its output sent to a file beside the logs.
 docs/startup.md has the measurements.
 """
 
@@ -16,6 +17,7 @@ import base64
 import contextlib
 import json
 import logging
+import ntpath
 import os
 import signal
 import socket
@@ -31,17 +33,50 @@ from desktop import WINDOW_SERVER_ARG, platform
 log = logging.getLogger("doorstep.server")
 
 SERVER_LOG_NAME = "doorstep-server.log"
+# Not the rotating log above: on Windows a file the child holds open as its stderr could not
+# be renamed, so that log could never rotate. Only what bypasses logging lands here: a
+# traceback before logging starts, warnings, the refusal line.
+SERVER_OUTPUT_NAME = "doorstep-server-output.log"
 STOP_TIMEOUT = 3.0
 # The child's exit status when the webapp refused the data folder's database: it has said
-# why on stderr and in the window, so the window process adds nothing.
+# why in the window (and told its stderr, or its log), so the window process adds nothing.
 REFUSED_STATUS = 3
 
 
-def child_command() -> list[str]:
-    """Return the command that starts the server child, from a checkout or a frozen build."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, WINDOW_SERVER_ARG]
-    return [sys.executable, "-m", "desktop", WINDOW_SERVER_ARG]
+def child_launch(
+    executable: str, base_executable: str | None, frozen: bool, platform_name: str
+) -> tuple[list[str], dict[str, str]]:
+    """Return the server child's command and what it needs added to this environment."""
+    if frozen:
+        return [executable, WINDOW_SERVER_ARG], {}
+    module = ["-m", "desktop", WINDOW_SERVER_ARG]
+    if (
+        platform_name == "win32"
+        and base_executable
+        and ntpath.normcase(executable) != ntpath.normcase(base_executable)
+    ):
+        # A Windows virtual environment's python.exe is a launcher that starts the real
+        # interpreter as a child of its own: socket.share() would name the launcher's pid.
+        # As multiprocessing does (bpo-35797), start the base interpreter directly and tell it
+        # through __PYVENV_LAUNCHER__ which environment it runs for.
+        return [base_executable, *module], {"__PYVENV_LAUNCHER__": executable}
+    return [executable, *module], {}
+
+
+def child_command() -> tuple[list[str], dict[str, str] | None]:
+    """Return the command that starts the server child here, and its environment (None: ours)."""
+    command, extra_env = child_launch(
+        sys.executable,
+        getattr(sys, "_base_executable", None),
+        bool(getattr(sys, "frozen", False)),
+        sys.platform,
+    )
+    return command, ({**os.environ, **extra_env} if extra_env else None)
+
+
+def child_output_path(data_dir_arg: str | None) -> Path:
+    """Return the file that takes whatever a spawned server child writes to stdout or stderr."""
+    return platform.log_dir(data_dir_arg) / SERVER_OUTPUT_NAME
 
 
 class ServerProcess:
@@ -71,15 +106,27 @@ class ServerProcess:
             self.proc = ForkedChild.start(self.sock, handoff)
             self.sock.close()  # the child has its own copy
             return self
-        if os.name == "posix":
-            handoff["fd"] = self.sock.fileno()
-            self.proc = subprocess.Popen(
-                child_command(), stdin=subprocess.PIPE, pass_fds=[self.sock.fileno()]
-            )
-        else:
-            # Windows shares a socket with one given process, so the child must exist first.
-            self.proc = subprocess.Popen(child_command(), stdin=subprocess.PIPE)
-            handoff["share"] = base64.b64encode(self.sock.share(self.proc.pid)).decode()
+        command, env = child_command()
+        # Its output goes to a file, not to this process's stdout and stderr: a windowed build
+        # has none to pass on (a macOS app's lead to /dev/null), and a pipe would need a reader.
+        with platform.open_private_output(child_output_path(self.data_dir_arg)) as output:
+            if os.name == "posix":
+                handoff["fd"] = self.sock.fileno()
+                self.proc = subprocess.Popen(
+                    command,
+                    stdin=subprocess.PIPE,
+                    stdout=output,
+                    stderr=output,
+                    env=env,
+                    pass_fds=[self.sock.fileno()],
+                )
+            else:
+                self.proc = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=output, stderr=output, env=env
+                )
+                # Windows shares a socket with one given process, so the child must exist
+                # first, and be the interpreter itself (see child_launch).
+                handoff["share"] = base64.b64encode(self.sock.share(self.proc.pid)).decode()
         assert self.proc.stdin is not None
         # Over stdin, not argv or the environment, which other local programs can read.
         self.proc.stdin.write(json.dumps(handoff).encode() + b"\n")
@@ -173,6 +220,7 @@ def run_child() -> int:
 
 def serve_the_window(handoff: dict[str, Any], sock: socket.socket, stdin_fd: int) -> int:
     """Serve until `stdin_fd` reaches its end or SIGTERM comes; return the exit status."""
+    from desktop.fatal import tell_user
     from desktop.server import EmbeddedServer, refusal_message
     from desktop.signals import StopSignals
 
@@ -197,7 +245,7 @@ def serve_the_window(handoff: dict[str, Any], sock: socket.socket, stdin_fd: int
     server.ready.wait()  # a stop asked for meanwhile is seen right after
     refused = refusal_message(server.error)
     if refused is not None:  # the window shows it too
-        print(f"doorstep: {refused}", file=sys.stderr, flush=True)
+        tell_user(refused)
     signals.wait()
     stopped = server.stop()
     signals.uninstall()

@@ -61,16 +61,16 @@ def show(url: str, data_dir: Path, debug: bool = False) -> None:
     views: list[object] = []
     window.events.shown += lambda: views.append(_native_view(window))
 
-    icon = platform.resource_path("static", "img", "doorstep.png")
+    # Only where the backend takes a PNG (Qt); on Windows and macOS, the executable's own.
+    icon = platform.window_icon()
     try:
         webview.start(
-            # Qt on Linux, as pyproject installs it; pywebview would try GTK first.
-            gui="qt" if platform.is_linux() else None,
+            gui=platform.webview_gui(),
             debug=debug,
             # Cookies (Remember me) persist in the data dir between launches.
             private_mode=False,
             storage_path=str(data_dir / "webview"),
-            icon=str(icon) if icon.is_file() else None,
+            icon=str(icon) if icon else None,
         )
     finally:
         _unblock_pywebview_threads(views)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import http.client
+import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 
 import pytest
 
-from desktop import platform
+from desktop import WINDOW_SERVER_ARG, __version__, platform
 from desktop.server import EmbeddedServer, bind_socket, new_token
-from desktop.server_process import ServerProcess
+from desktop.server_process import (
+    REFUSED_STATUS,
+    ServerProcess,
+    child_command,
+    child_launch,
+    child_output_path,
+)
+from tests.conftest import load_newer_database
 from tests.support import REPO_ROOT, child_env, port_is_free, wait_for
 
 START_LIMIT = 60.0
@@ -136,3 +145,115 @@ print(gc.isenabled(), gc.get_freeze_count() > 10_000)
         capture_output=True, text=True, env=child_env(), cwd=REPO_ROOT, timeout=60, check=True,
     )  # fmt: skip
     assert result.stdout.split() == ["True", "True"]
+
+
+def test_a_spawned_child_writes_its_output_to_a_file_beside_the_logs(data_dir, capfd):
+    # A windowed build has no stdout or stderr to pass on; the child's go to a file instead.
+    # Its refusal line is something it writes there itself (not through logging).
+    load_newer_database(data_dir)
+    server = start_child(data_dir, fork=False)
+    try:
+        assert landing_status(server.port, server.token) == 503  # the refusal page
+    finally:
+        status = server.stop()
+    assert status == REFUSED_STATUS
+    assert capfd.readouterr() == ("", "")  # nothing on the test's own stdout and stderr
+    said = (
+        f"this data folder ({data_dir}) was written by a newer version of Doorstep "
+        f"(database revision 9999); this is Doorstep {__version__}. Nothing was changed."
+    )
+    output = child_output_path(str(data_dir))
+    assert output.parent == data_dir / "logs"
+    assert output.read_text(encoding="utf-8").splitlines() == [f"doorstep: {said}"]
+    assert f"ERROR doorstep.server [doorstep-server] {said}" in (
+        data_dir / "logs" / "doorstep-server.log"
+    ).read_text(encoding="utf-8")
+    if os.name == "posix":
+        assert stat.S_IMODE(output.stat().st_mode) == 0o600
+
+
+def test_a_spawned_child_adds_to_its_output_file_and_a_served_run_writes_nothing(data_dir):
+    output = child_output_path(str(data_dir))
+    output.parent.mkdir(parents=True)
+    output.write_bytes(b"an earlier run\n")
+    server = start_child(data_dir, fork=False)
+    try:
+        assert landing_status(server.port, server.token) == 302
+    finally:
+        assert server.stop() == 0
+    assert output.read_bytes() == b"an earlier run\n"
+
+
+VENV_PYTHON = r"C:\Users\Zoë\doorstep\.venv\Scripts\python.exe"
+BASE_PYTHON = r"C:\Program Files\Python311\python.exe"
+MODULE = ["-m", "desktop", WINDOW_SERVER_ARG]
+
+
+@pytest.mark.parametrize(
+    ("executable", "base", "frozen", "system", "expected"),
+    [
+        # A Windows virtual environment: its python.exe only starts the base interpreter.
+        pytest.param(
+            VENV_PYTHON, BASE_PYTHON, False, "win32",
+            ([BASE_PYTHON, *MODULE], {"__PYVENV_LAUNCHER__": VENV_PYTHON}),
+            id="windows-venv",
+        ),
+        pytest.param(
+            BASE_PYTHON, BASE_PYTHON.lower().replace("\\", "/"), False, "win32",
+            ([BASE_PYTHON, *MODULE], {}),
+            id="windows-base-python-spelt-differently",
+        ),
+        pytest.param(
+            VENV_PYTHON, None, False, "win32", ([VENV_PYTHON, *MODULE], {}),
+            id="windows-without-base-executable",
+        ),
+        pytest.param(
+            r"C:\Program Files\Doorstep\Doorstep.exe", BASE_PYTHON, True, "win32",
+            ([r"C:\Program Files\Doorstep\Doorstep.exe", WINDOW_SERVER_ARG], {}),
+            id="windows-frozen",
+        ),
+        # A POSIX venv's python is a symlink: the pid is the interpreter's already.
+        pytest.param(
+            "/home/mei/.venv/bin/python", "/usr/bin/python3.11", False, "darwin",
+            (["/home/mei/.venv/bin/python", *MODULE], {}),
+            id="macos-venv",
+        ),
+        pytest.param(
+            "/home/mei/.venv/bin/python", "/usr/bin/python3.11", False, "linux",
+            (["/home/mei/.venv/bin/python", *MODULE], {}),
+            id="linux-venv",
+        ),
+        pytest.param(
+            "/Applications/Doorstep.app/Contents/MacOS/Doorstep", None, True, "darwin",
+            (["/Applications/Doorstep.app/Contents/MacOS/Doorstep", WINDOW_SERVER_ARG], {}),
+            id="macos-frozen",
+        ),
+    ],
+)  # fmt: skip
+def test_the_child_is_the_interpreter_itself(executable, base, frozen, system, expected):
+    assert child_launch(executable, base, frozen, system) == expected
+
+
+def test_here_the_child_is_this_executable_or_its_base_interpreter():
+    command, env = child_command()
+    assert command[1:] == MODULE
+    if env is None:
+        assert command[0] == sys.executable
+    else:  # from a Windows virtual environment
+        assert sys.platform == "win32"
+        assert (command[0], env["__PYVENV_LAUNCHER__"]) == (sys._base_executable, sys.executable)
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="the venv launcher is Windows-only")
+def test_on_windows_the_pid_popen_returns_is_the_interpreters():
+    # socket.share(pid) needs the process that runs Doorstep's code, not a launcher's, and
+    # that process must still see this virtual environment's packages.
+    command, env = child_command()
+    script = "import os, sys; print(os.getpid()); print(sys.prefix)"
+    with subprocess.Popen(
+        [command[0], "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    ) as child:
+        out, _ = child.communicate(timeout=60)
+    pid, prefix = out.splitlines()
+    assert int(pid) == child.pid
+    assert os.path.normcase(prefix) == os.path.normcase(sys.prefix)

@@ -90,7 +90,8 @@ def load_or_create_secret_key(path: Path) -> str:
         pass
     key = secrets.token_hex(32)
     try:
-        # O_EXCL: two processes starting at once must not both write a key.
+        # O_EXCL: two processes starting at once must not both write a key. Windows ignores
+        # the mode: the file inherits the data folder's DACL (webapp.paths.ensure_private_dir).
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text(encoding="ascii").strip()

@@ -345,7 +345,8 @@ def create_private_file(path: Path) -> None:
     """Create the database file owner-only if missing, and tighten it and its WAL files if not."""
     ensure_private_dir(path.parent)
     with contextlib.suppress(FileExistsError):
-        # SQLite gives its -wal and -shm files the database file's permissions.
+        # SQLite gives its -wal and -shm files the database file's permissions. On Windows
+        # all three inherit the folder's DACL instead (ensure_private_dir above).
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     if os.name == "posix":
         for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -362,6 +363,7 @@ def back_up(path: Path, label: str) -> Path:
         suffix = "" if attempt == 1 else f"-{attempt}"
         target = folder / f"doorstep-{stamp}-{label}{suffix}.db"
         try:
+            # Owner-only from the start; on Windows through the backups folder's DACL.
             os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
             continue

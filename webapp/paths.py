@@ -8,6 +8,9 @@ from pathlib import Path
 
 import platformdirs
 
+# One implementation for the shell and the webapp (desktop.platform imports no Flask).
+from desktop.platform import make_private_dir as ensure_private_dir  # noqa: F401
+
 APP_NAME = "Doorstep"
 DATA_DIR_ENV = "DOORSTEP_DATA_DIR"
 
@@ -33,12 +36,3 @@ def default_data_dir() -> Path:
     if override:
         return Path(override).expanduser()
     return platformdirs.user_data_path(APP_NAME, appauthor=False)
-
-
-def ensure_private_dir(path: Path) -> Path:
-    """Create `path` if needed, make it readable by its owner only (POSIX), and return it."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if os.name == "posix":
-        # mkdir's mode applies only to a new folder: an existing one is tightened too.
-        path.chmod(0o700)
-    return path
