@@ -10,7 +10,7 @@ macOS), then packs it for download and prints both sizes:
 - macOS: `dist/doorstep-<version>-macos-<arch>.dmg` (hdiutil), holding Doorstep.app and a
   link to /Applications to drag it onto.
 
-On Linux it fails when the size budget of issue 4 is exceeded (folder <= 400 MiB by
+On Linux it fails when the size budget is exceeded (folder <= 400 MiB by
 `du -sm`, archive <= 160 MB). `--package-only` packs what dist/ holds without running
 PyInstaller (the hosted workflow signs Doorstep.app, then packs it again). Run it with the
 Python environment that has the project and PyInstaller installed (`pip install -e '.[dev]'`).

@@ -3,7 +3,7 @@
     python build/make_icons.py
 
 writes `static/img/doorstep.png` (512 px: the window icon, read at run time through
-`desktop.platform.resource_path`), `build/icons/doorstep.ico` (Windows exe) and
+`desktop.locations.resource_path`), `build/icons/doorstep.ico` (Windows exe) and
 `build/icons/doorstep.icns` (macOS bundle). The outputs are committed, so a build needs no
 Pillow; run this only to change the icon. Pillow is a dev-time dependency of this script only.
 """

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from desktop import WINDOW_SERVER_ARG, __version__, platform, windows
+from desktop import WINDOW_SERVER_ARG, __version__, locations, system, windows
 from desktop.fatal import tell_user
 
 log = logging.getLogger("doorstep")
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         metavar="DIR",
         help="keep the database, secret key, window profile and logs in DIR "
-        f"(default: ${platform.DATA_DIR_ENV}, else the platform's per-user data folder)",
+        f"(default: ${locations.DATA_DIR_ENV}, else the platform's per-user data folder)",
     )
     parser.add_argument(
         "--dev",
@@ -65,10 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # --data-dir is accepted before or after `serve`.
     data_dir_arg = getattr(args, "serve_data_dir", None) or args.data_dir
-    data_dir = platform.data_dir(data_dir_arg)
+    data_dir = locations.data_dir(data_dir_arg)
     try:
-        platform.make_private_dir(data_dir)
-        log_path = platform.setup_logging(data_dir_arg)
+        locations.make_private_dir(data_dir)
+        log_path = system.setup_logging(data_dir_arg)
     except OSError as exc:
         tell_user(f"cannot use the data folder {data_dir}: {exc}")
         return 1
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve.run(args.host, args.port, data_dir, log_path, open_browser=args.open)
 
-    if not platform.has_display():
+    if not system.has_display():
         tell_user(
             "no display found (DISPLAY/WAYLAND_DISPLAY unset); "
             "serving in this terminal instead of opening a window"

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from desktop import platform
+from desktop import locations
 from desktop.fatal import tell_user
 
 log = logging.getLogger("doorstep.dev")
@@ -57,7 +57,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is not None:
         return
     if os.name == "posix":
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)  # type: ignore[attr-defined, unused-ignore]  # POSIX-only
     else:
         proc.terminate()
     try:
@@ -83,7 +83,7 @@ def run(data_dir: Path, log_path: Path) -> int:
         tell_user(str(refused))
         return 1
     port = _free_port()
-    env = {**os.environ, platform.DATA_DIR_ENV: str(data_dir)}
+    env = {**os.environ, locations.DATA_DIR_ENV: str(data_dir)}
     log.info("Dev server on 127.0.0.1:%s", port)
     proc = subprocess.Popen(
         dev_server_command(port), env=env, start_new_session=(os.name == "posix")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from desktop import platform
+from desktop import system
 from desktop.fatal import tell_user
 from desktop.server import (
     EmbeddedServer,
@@ -53,7 +53,7 @@ def run(
         url = f"http://{url_host(host)}:{server.port}/?token={token}"
         print(f"Doorstep is running at {url}", flush=True)
         log.info("Serving for testers on %s:%s", host, server.port)
-        if open_browser and not platform.open_in_browser(url):
+        if open_browser and not system.open_in_browser(url):
             tell_user("could not open a browser; open the URL above")
 
         signum = signals.wait()

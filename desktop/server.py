@@ -194,8 +194,9 @@ class EmbeddedServer:
             server.run()
         else:
             self._close_all()
-        # In-flight requests get a moment to finish; the loop no longer runs.
-        server.task_dispatcher.shutdown(timeout=STOP_TIMEOUT)
+        # In-flight requests get a moment to finish; the loop no longer runs. (waitress adds
+        # the timeout to time.time(): a float is fine, though its stubs say int.)
+        server.task_dispatcher.shutdown(timeout=STOP_TIMEOUT)  # type: ignore[arg-type]
 
     def _close_all(self) -> None:
         # waitress' close() only closes the listener: keep-alive channels would keep the loop

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from desktop import WINDOW_SERVER_ARG, platform
+from desktop import WINDOW_SERVER_ARG, locations, system
 
 log = logging.getLogger("doorstep.server")
 
@@ -76,7 +76,7 @@ def child_command() -> tuple[list[str], dict[str, str] | None]:
 
 def child_output_path(data_dir_arg: str | None) -> Path:
     """Return the file that takes whatever a spawned server child writes to stdout or stderr."""
-    return platform.log_dir(data_dir_arg) / SERVER_OUTPUT_NAME
+    return locations.log_dir(data_dir_arg) / SERVER_OUTPUT_NAME
 
 
 class ServerProcess:
@@ -101,7 +101,7 @@ class ServerProcess:
         }
         if fork is None:
             # Forking a process with other threads could copy a lock some thread holds.
-            fork = platform.can_fork() and threading.active_count() == 1
+            fork = system.can_fork() and threading.active_count() == 1
         if fork:
             self.proc = ForkedChild.start(self.sock, handoff)
             self.sock.close()  # the child has its own copy
@@ -109,7 +109,7 @@ class ServerProcess:
         command, env = child_command()
         # Its output goes to a file, not to this process's stdout and stderr: a windowed build
         # has none to pass on (a macOS app's lead to /dev/null), and a pipe would need a reader.
-        with platform.open_private_output(child_output_path(self.data_dir_arg)) as output:
+        with system.open_private_output(child_output_path(self.data_dir_arg)) as output:
             if os.name == "posix":
                 handoff["fd"] = self.sock.fileno()
                 self.proc = subprocess.Popen(
@@ -126,7 +126,8 @@ class ServerProcess:
                 )
                 # Windows shares a socket with one given process, so the child must exist
                 # first, and be the interpreter itself (see child_launch).
-                handoff["share"] = base64.b64encode(self.sock.share(self.proc.pid)).decode()
+                shared = self.sock.share(self.proc.pid)  # type: ignore[attr-defined, unused-ignore]  # Windows-only
+                handoff["share"] = base64.b64encode(shared).decode()
         assert self.proc.stdin is not None
         # Over stdin, not argv or the environment, which other local programs can read.
         self.proc.stdin.write(json.dumps(handoff).encode() + b"\n")
@@ -163,7 +164,7 @@ class ForkedChild:
     def start(cls, sock: socket.socket, handoff: dict[str, Any]) -> ForkedChild:
         """Fork; the child serves on `sock` until the pipe that is its stdin closes."""
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
+        pid = os.fork()  # type: ignore[attr-defined, unused-ignore]  # POSIX-only
         if pid == 0:  # the child: never returns into the window process's code
             status = 1
             try:
@@ -183,7 +184,7 @@ class ForkedChild:
     def poll(self) -> int | None:
         """Return the exit status if the child has ended, else None."""
         if self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)  # type: ignore[attr-defined, unused-ignore]  # POSIX-only
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
@@ -204,7 +205,7 @@ class ForkedChild:
 
     def kill(self) -> None:
         """Kill the child."""
-        self.send_signal(signal.SIGKILL)
+        self.send_signal(signal.SIGKILL)  # type: ignore[attr-defined, unused-ignore]  # POSIX-only
 
 
 def run_child() -> int:
@@ -214,7 +215,7 @@ def run_child() -> int:
     if "fd" in handoff:
         sock = socket.socket(fileno=handoff["fd"])
     else:
-        sock = socket.fromshare(base64.b64decode(handoff["share"]))
+        sock = socket.fromshare(base64.b64decode(handoff["share"]))  # type: ignore[attr-defined, unused-ignore]  # Windows-only
     return serve_the_window(handoff, sock, stdin_fd)
 
 
@@ -224,7 +225,7 @@ def serve_the_window(handoff: dict[str, Any], sock: socket.socket, stdin_fd: int
     from desktop.server import EmbeddedServer, refusal_message
     from desktop.signals import StopSignals
 
-    log_path = platform.setup_logging(handoff["data_dir_arg"], SERVER_LOG_NAME)
+    log_path = system.setup_logging(handoff["data_dir_arg"], SERVER_LOG_NAME)
 
     # Ctrl-C in a terminal reaches the whole process group; the window process decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

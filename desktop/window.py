@@ -6,9 +6,13 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from desktop import platform
+from desktop import system
 from desktop.signals import StopSignals
+
+if TYPE_CHECKING:
+    from webview import Window
 
 log = logging.getLogger("doorstep.window")
 
@@ -46,6 +50,7 @@ def show(url: str, data_dir: Path, debug: bool = False) -> None:
     window = webview.create_window(
         TITLE, url, width=SIZE[0], height=SIZE[1], min_size=MIN_SIZE, background_color="#FFFFFF"
     )
+    assert window is not None  # None only when an `initialized` handler cancels; none is set
 
     def close_on_signal() -> None:
         signum = signals.wait()
@@ -62,10 +67,10 @@ def show(url: str, data_dir: Path, debug: bool = False) -> None:
     window.events.shown += lambda: views.append(_native_view(window))
 
     # Only where the backend takes a PNG (Qt); on Windows and macOS, the executable's own.
-    icon = platform.window_icon()
+    icon = system.window_icon()
     try:
         webview.start(
-            gui=platform.webview_gui(),
+            gui=system.webview_gui(),
             debug=debug,
             # Cookies (Remember me) persist in the data dir between launches.
             private_mode=False,
@@ -79,13 +84,13 @@ def show(url: str, data_dir: Path, debug: bool = False) -> None:
         signals.uninstall()
 
 
-def _native_view(window: object) -> object | None:
+def _native_view(window: Window) -> object | None:
     """Return the Qt BrowserView behind a pywebview window (None on other backends)."""
     try:
         from webview.platforms.qt import BrowserView
     except ImportError:
         return None
-    return BrowserView.instances.get(window.uid)  # type: ignore[attr-defined]
+    return BrowserView.instances.get(window.uid)
 
 
 def _unblock_pywebview_threads(views: list[object], timeout: float = 1.0) -> None:

@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import cast
 
 log = logging.getLogger("doorstep.windows")
 
@@ -84,7 +85,9 @@ RegistryReader = Callable[[str, str], str | None]
 
 def read_registry_pv(hive: str, subkey: str) -> str | None:
     """Return the `pv` value of `hive\\subkey` (hive named as in winreg), or None if absent."""
-    import winreg  # Windows only
+    if sys.platform != "win32":  # also tells mypy to check the rest for Windows only
+        raise OSError("Windows only")
+    import winreg
 
     try:
         with winreg.OpenKey(getattr(winreg, hive), subkey) as key:
@@ -183,6 +186,8 @@ def restrict_to_current_user(folder: Path, environ: Mapping[str, str] | None = N
 
 def apply_owner_only_dacl(path: str) -> bool:
     """Set owner_only_sddl(current user) on `path` and below (Win32); False if already so."""
+    if sys.platform != "win32":  # also tells mypy to check the rest for Windows only
+        raise OSError("Windows only")
     import ctypes
     from ctypes import wintypes
 
@@ -216,7 +221,8 @@ def apply_owner_only_dacl(path: str) -> bool:
 
     def take_string(pointer: ctypes.c_void_p) -> str:
         try:
-            return ctypes.wstring_at(pointer.value)
+            # The call that filled it in succeeded (check), so it is not NULL.
+            return ctypes.wstring_at(cast(int, pointer.value))
         finally:
             kernel32.LocalFree(pointer)
 

@@ -15,9 +15,10 @@ Runs, alternating, several launches of each command and prints the medians:
 (QTWEBENGINE_REMOTE_DEBUGGING) is polled until the page on 127.0.0.1 reports
 document.readyState == "complete" (after Doorstep's token redirect). The product has no hook.
 
-Linux only (Qt backend); starts its own Xvfb unless --display is given. Usage:
+Linux only (Qt backend); starts its own Xvfb unless --display is given. It uses the tests'
+helpers (tests/support/), so it runs as a module from the checkout's root:
 
-    python scripts/bench_startup.py [--runs 7] [--json results.json]
+    python -m scripts.bench_startup [--runs 7] [--json results.json]
         [--command 'frozen relaunch=dist/doorstep/doorstep --data-dir {relaunch_dir}']
 
 In --command, {relaunch_dir} is a data dir prepared once and reused, {remembered_dir} one
@@ -45,19 +46,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from tests.support import (  # noqa: E402  (needs the path above)
-    CDPSession,
-    cdp_targets,
-    child_env,
-    close_window,
-    find_window,
-    free_port,
-    loaded_page,
-    xvfb,
-)
+try:
+    from tests.support import REPO_ROOT
+    from tests.support.bundle import FROZEN_EXECUTABLE
+    from tests.support.devtools import CDPSession, cdp_targets, loaded_page
+    from tests.support.processes import child_env, free_port
+    from tests.support.x11 import close_window, find_window, xvfb
+except ModuleNotFoundError as error:
+    if error.name != "tests":
+        raise
+    sys.exit("run it as a module from the checkout's root: python -m scripts.bench_startup")
 
 LOAD_TIMEOUT = 60.0
 POLL_INTERVAL = 0.01
@@ -92,15 +90,18 @@ class Command:
     times: list[float] = field(default_factory=list)
 
 
-FROZEN_APP = REPO_ROOT / "dist" / "doorstep" / "doorstep"
-
-
 def default_commands() -> list[Command]:
     """Doorstep relaunch and first launch, the frozen app if built, and the two baselines."""
     python = sys.executable
     frozen = (
-        [Command("frozen relaunch", [str(FROZEN_APP), "--data-dir", "{relaunch_dir}"], "Doorstep")]
-        if FROZEN_APP.exists()
+        [
+            Command(
+                "frozen relaunch",
+                [str(FROZEN_EXECUTABLE), "--data-dir", "{relaunch_dir}"],
+                "Doorstep",
+            )
+        ]
+        if FROZEN_EXECUTABLE.exists()
         else []
     )
     return [

@@ -3,6 +3,8 @@
 Only a Python >= 3.10 is needed beforehand. The script makes `.venv/`, installs the project
 into it (again only when pyproject.toml changed), and on Debian-like systems installs the few
 system packages the tests drive (Chromium, Xvfb, Qt's xcb libraries) when they are missing.
+`test` runs the checks first (`check`: ruff's lint and format checks, mypy); any failure
+stops it before the first test.
 """
 
 from __future__ import annotations
@@ -21,37 +23,14 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
-# What the browser, window and frozen-app tests need from Debian (see tests/support.py).
-DEBIAN_TEST_PACKAGES = [
-    "chromium",  # the real browser Playwright drives (never `playwright install`)
-    "xvfb",  # a virtual screen for the real Qt window
-    "xauth",
-    "libxcb-icccm4",  # Qt's xcb platform plugin
-    "libxcb-keysyms1",
-    "libxcb-image0",
-    "libxcb-render-util0",
-    "libxcb-xkb1",
-    "libxcb-cursor0",
-    "libxcb-shape0",
-    "libxcb-randr0",
-    "libxkbcommon-x11-0",
-    "libegl1",
-    "libgl1",
-    "libnss3",
-    "libxcomposite1",
-    "libxdamage1",
-    "libxrandr2",
-    "libxtst6",
-    "libxkbfile1",
-    "libasound2",
-    "libfontconfig1",
-    "libdbus-1-3",
-    "fonts-dejavu-core",
-    "imagemagick",  # `import` takes screenshots of the real window
-    "x11-utils",  # xwininfo finds the window under Xvfb
-    "binutils",  # `strip` for the PyInstaller bundle
-    "postgresql",  # a real database server the tests start themselves (tests/postgres.py)
-]
+# What the browser, window and frozen-app tests need from Debian, one package a line; the
+# hosted workflow installs the same list.
+DEBIAN_PACKAGES_FILE = ROOT / "scripts" / "debian-packages.txt"
+# The checks that run before any test, each run by `check` (all of them by default).
+GATES = ("lint", "format", "types")
+# Type-checked as each OS the app ships on, whichever this is: mypy follows sys.platform
+# tests, so each OS's own code paths are checked (pyproject.toml's [tool.mypy] says more).
+MYPY_PLATFORMS = ("linux", "win32", "darwin")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,8 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     tasks = parser.add_subparsers(dest="task", required=True)
     run = tasks.add_parser("run", help="set up, then open Doorstep (arguments go to `doorstep`)")
     run.add_argument("args", nargs=argparse.REMAINDER)
-    test = tasks.add_parser("test", help="set up, build the bundle, run the whole test suite")
+    test = tasks.add_parser(
+        "test", help="set up, run the checks, build the bundle, run the whole test suite"
+    )
     test.add_argument("args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    check = tasks.add_parser("check", help="set up, then run the lint, format and type checks")
+    check.add_argument("gates", nargs="*", metavar="|".join(GATES), help="only these checks")
+    check.add_argument(
+        "--no-venv",
+        action="store_true",
+        help="use the tools of the Python running this script, where the project is installed "
+        "(the hosted workflow's), instead of setting up .venv",
+    )
     tasks.add_parser("system-deps", help="install the Debian packages the tests need")
     tasks.add_parser("setup", help="only create .venv and install the project with every extra")
     options = parser.parse_args(argv)
@@ -79,8 +68,25 @@ def main(argv: list[str] | None = None) -> int:
     if options.task == "setup":
         ensure_venv("[dev]")
         return 0
-    install_system_packages()
+    if options.task == "check":
+        unknown = sorted(set(options.gates) - set(GATES))
+        if unknown:
+            parser.error(f"no such check: {', '.join(unknown)} (choose from {', '.join(GATES)})")
+        if not options.no_venv:
+            ensure_venv("[dev]")
+        python = sys.executable if options.no_venv else str(PYTHON)
+        return run_checks(python, options.gates or list(GATES))
     ensure_venv("[dev]")
+    # Before the system packages, the build and every test: a lint, format or type error
+    # fails the run within seconds.
+    if run_checks(str(PYTHON), list(GATES)) != 0:
+        print(
+            "The checks failed (see above), so no test ran. "
+            "Fix them, then run `python3 scripts/dev.py test` again.",
+            file=sys.stderr,
+        )
+        return 1
+    install_system_packages()
     return run_tests(strip_dashes(options.args))
 
 
@@ -107,7 +113,7 @@ def install_system_packages() -> int:
     if not sys.platform.startswith("linux") or not shutil.which("dpkg-query"):
         print("Not a Debian-like system: install Chromium and (on Linux) Xvfb yourself.")
         return 0
-    missing = [name for name in DEBIAN_TEST_PACKAGES if not debian_package_installed(name)]
+    missing = [name for name in debian_packages() if not debian_package_installed(name)]
     if not missing:
         return 0
     sudo = [] if os.geteuid() == 0 else ["sudo"]
@@ -120,6 +126,17 @@ def install_system_packages() -> int:
         env=env,
     )
     return 0
+
+
+def debian_packages(path: Path = DEBIAN_PACKAGES_FILE) -> list[str]:
+    """Return the package names listed in `path`: one a line, `#` starting a comment."""
+    names = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if len(words) > 1:  # two names on a line would be read as one by a shell loop too
+            sys.exit(f"{path}:{number}: one package a line, not {' '.join(words)!r}")
+        names += words
+    return names
 
 
 def debian_package_installed(name: str) -> bool:
@@ -141,13 +158,46 @@ def run_doorstep(args: list[str]) -> int:
     return subprocess.call(command)
 
 
+def gate_commands(python: str) -> dict[str, list[list[str]]]:
+    """Return each gate's commands, run with `python`'s ruff and mypy from the checkout's root."""
+    mypy = [python, "-m", "mypy"]  # which files, and how strictly: pyproject.toml's [tool.mypy]
+    return {
+        "lint": [[python, "-m", "ruff", "check", "."]],
+        "format": [[python, "-m", "ruff", "format", "--check", "."]],
+        # A cache for each platform: one shared cache would be rebuilt at every switch.
+        "types": [
+            [*mypy, "--platform", name, "--cache-dir", os.path.join(".mypy_cache", name)]
+            for name in MYPY_PLATFORMS
+        ],
+    }
+
+
+def run_checks(python: str, gates: list[str]) -> int:
+    """Run `gates`, every one even after a failure so all problems show; 1 if any failed."""
+    commands = gate_commands(python)
+    failed = []
+    for gate in gates:
+        for command in commands[gate]:
+            print(f"$ {' '.join(command[2:])}", flush=True)  # what follows `python -m`
+            if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
+                failed.append(gate)
+    if failed:
+        print(
+            f"Failed: {', '.join(dict.fromkeys(failed))}. `.venv/bin/ruff check --fix .` and "
+            "`.venv/bin/ruff format .` fix most lint and format errors.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def run_tests(pytest_args: list[str]) -> int:
     """Build the frozen bundle, then run every test against source, browser, window and bundle."""
     build = subprocess.run([str(PYTHON), str(ROOT / "build" / "build.py")], cwd=ROOT, check=False)
     if build.returncode != 0:
         print("The PyInstaller build failed; see above.", file=sys.stderr)
         return build.returncode
-    # tests/support.py turns QtWebEngine's sandbox off for the Doorstep processes it starts.
+    # tests/support/processes.py turns QtWebEngine's sandbox off for the Doorstep processes it starts.
     env = {**os.environ, "DOORSTEP_REQUIRE_FROZEN": "1", "DOORSTEP_REQUIRE_POSTGRES": "1"}
     return subprocess.call([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
 

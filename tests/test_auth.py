@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD, csrf_token_from
+from tests.support.data import PASSWORD
+from tests.support.forms import csrf_token_from
 from webapp.extensions import db
 from webapp.models import User
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import ARTIFACTS
-from tests.support import start_serve
+from tests.support.artifacts import keep_artifact
+from tests.support.processes import start_serve
 
 pytestmark = pytest.mark.browser
 
@@ -40,9 +39,9 @@ def browser():
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(doorstep, tmp_path):
     """`doorstep serve` on a fresh data dir."""
-    served = start_serve(tmp_path / "data")
+    served = start_serve(doorstep, tmp_path / "data")
     yield served
     assert served.stop() == 0
 
@@ -63,8 +62,7 @@ def screenshot(page, tmp_path: Path, name: str) -> Path:
     """Save a full-page screenshot in the test's tmp dir and in test-artifacts/."""
     path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    ARTIFACTS.mkdir(exist_ok=True)
-    shutil.copy(path, ARTIFACTS / f"browser-{name}.png")
+    keep_artifact(path, f"browser-{name}.png")
     return path
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import AuthActions
+from tests.support.forms import AuthActions
 from webapp.extensions import db
 from webapp.models import User
 

@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import func, select
 
-from tests.conftest import AuthActions
+from tests.support.forms import AuthActions
 from webapp import create_app
 from webapp.database import prepare_database
 from webapp.extensions import db

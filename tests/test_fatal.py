@@ -15,8 +15,9 @@ import pytest
 
 from desktop import __version__, fatal, windows
 from desktop.__main__ import main
-from tests.conftest import load_newer_database
-from tests.support import REPO_ROOT, child_env
+from tests.support import REPO_ROOT
+from tests.support.data import load_newer_database
+from tests.support.processes import child_env
 
 MESSAGE = "this data folder (C:\\Users\\Zoë\\Doorstep) was written by a newer version"
 

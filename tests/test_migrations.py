@@ -23,15 +23,16 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
 from desktop import __version__
-from tests.conftest import (
+from tests.support import REPO_ROOT
+from tests.support.data import (
     V0_1_0_ACCOUNTS,
-    AuthActions,
     load_0_1_0_database,
     load_newer_database,
     read_rows,
     sha256,
 )
-from tests.support import REPO_ROOT, child_env
+from tests.support.forms import AuthActions
+from tests.support.processes import child_env
 from webapp import create_app
 from webapp.database import DatabaseRefused, alembic_config, back_up, newest_revision
 from webapp.extensions import db

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import AuthActions
+from tests.support.forms import AuthActions
 from webapp.extensions import db
 from webapp.models import User
 

@@ -1,4 +1,4 @@
-"""The throwaway PostgreSQL server from tests/postgres.py: reachable, isolated, recent."""
+"""The throwaway PostgreSQL server from tests/support/postgres.py: reachable, isolated, recent."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from tests.postgres import PostgresServer
+from tests.support.postgres import PostgresServer
 
 
 @pytest.fixture

@@ -1,8 +1,13 @@
-"""`doorstep serve` over a real socket: the token, the Host allowlist, clean shutdown."""
+"""`doorstep serve` over a real socket: the token, the Host allowlist, the forms, the user's
+database, clean shutdown.
+
+The tests marked @source_and_frozen run against the PyInstaller bundle too.
+"""
 
 from __future__ import annotations
 
 import http.client
+import re
 import signal
 import socket
 import stat
@@ -10,10 +15,20 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+from alembic.script import ScriptDirectory
 
 from desktop import __version__
-from tests.conftest import V0_1_0_ACCOUNTS, load_0_1_0_database, load_newer_database
-from tests.support import Browser, launch, port_is_free, serving, wait_for
+from tests.support.bundle import source_and_frozen
+from tests.support.data import (
+    V0_1_0_ACCOUNTS,
+    load_0_1_0_database,
+    load_newer_database,
+    read_rows,
+    sha256,
+)
+from tests.support.forms import Browser
+from tests.support.processes import free_port, launch, port_is_free, serving, wait_for
+from webapp.paths import migrations_dir
 
 EXIT_LIMIT = 2.0
 
@@ -41,9 +56,9 @@ def token_cookie(running) -> str:
 
 
 @pytest.fixture
-def server(data_dir):
+def server(doorstep, data_dir):
     """A running `doorstep serve` on a temporary data dir."""
-    with serving(data_dir) as running:
+    with serving(doorstep, data_dir) as running:
         yield running
 
 
@@ -60,6 +75,7 @@ def test_database_is_open_before_the_url_is_announced(server, data_dir):
     assert (data_dir / "doorstep.db").is_file()
 
 
+@source_and_frozen
 def test_token_is_swapped_for_a_strict_httponly_cookie_and_stripped_from_the_url(server):
     response = request(server, f"/login?next=%2Faccount&token={server.token}")
     assert response.status == 302
@@ -71,6 +87,7 @@ def test_token_is_swapped_for_a_strict_httponly_cookie_and_stripped_from_the_url
     assert {"httponly", "samesite=strict", "path=/"} <= attributes
 
 
+@source_and_frozen
 def test_cookie_lets_the_landing_page_through(server):
     response = request(server, "/", {"Cookie": token_cookie(server)})
     assert response.status == 200
@@ -79,6 +96,40 @@ def test_cookie_lets_the_landing_page_through(server):
     assert "navbar-brand" in page
 
 
+@source_and_frozen
+def test_register_log_in_greeting_log_out_over_http(server, data_dir):
+    base = server.base_url
+    browser = Browser()
+    # The token URL swaps the token for a cookie and redirects to the landing page.
+    browser.get(server.url)
+    assert browser.path == "/" and "token" not in browser.url
+    assert "<title>Doorstep</title>" in browser.html
+
+    browser.get(base + "register")
+    browser.post(
+        base + "register",
+        {
+            "username": "Frieda",
+            "email": "frieda@example.org",
+            "password": "correct horse",
+            "confirm": "correct horse",
+        },
+    )
+    assert browser.path == "/login", browser.alerts()
+    assert any("Your account is ready" in a for a in browser.alerts())
+
+    browser.post(base + "login", {"email": "frieda@example.org", "password": "correct horse"})
+    assert browser.path == "/"
+    assert "Welcome back, Frieda!" in browser.html
+
+    browser.post(base + "logout", {})
+    assert browser.path == "/"
+    assert "Welcome back" not in browser.html
+    assert "You have been logged out." in browser.alerts()
+    assert (data_dir / "doorstep.db").is_file()
+
+
+@source_and_frozen
 def test_without_token_or_cookie_every_path_is_forbidden(server):
     for path in ("/", "/login", "/register", "/static/vendor/bootstrap/bootstrap.min.css"):
         response = request(server, path)
@@ -116,6 +167,7 @@ def test_localhost_host_is_allowed(server):
     assert response.status == 200
 
 
+@source_and_frozen
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_exits_zero_quickly_and_releases_the_port(server, signum):
     # A keep-alive connection left open must not keep the server alive (waitress' close() would).
@@ -134,39 +186,33 @@ def test_stop_signal_exits_zero_quickly_and_releases_the_port(server, signum):
     assert port_is_free(server.port)
 
 
-def test_taken_port_gives_a_clear_error(tmp_path):
+def test_taken_port_gives_a_clear_error(doorstep, tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         running = launch(
-            ["serve", "--data-dir", str(tmp_path / "data"), "--port", str(port)], tmp_path
+            doorstep, ["serve", "--data-dir", str(tmp_path / "data"), "--port", str(port)], tmp_path
         )
         status = running.wait(60)
     assert status != 0
-    assert running.stdout is not None and running.stdout.next_line(10) is None  # no URL line
+    assert running.stdout.next_line(10) is None  # no URL line
     message = running.stderr()
     assert f"127.0.0.1:{port}" in message
     assert "in use" in message.lower()
     assert "Traceback" not in message
 
 
-def test_fixed_port_is_used_when_asked(tmp_path):
-    port = _free()
-    with serving(tmp_path / "data", "--port", str(port)) as running:
+def test_fixed_port_is_used_when_asked(doorstep, tmp_path):
+    port = free_port()
+    with serving(doorstep, tmp_path / "data", "--port", str(port)) as running:
         assert running.port == port
         assert request(running, "/").status == 403
 
 
-def _free() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_data_dir_holds_the_database_and_the_log(tmp_path):
+def test_data_dir_holds_the_database_and_the_log(doorstep, tmp_path):
     data_dir = tmp_path / "elsewhere"
-    with serving(data_dir) as running:
+    with serving(doorstep, data_dir) as running:
         assert request(running, "/", {"Cookie": token_cookie(running)}).status == 200
         assert (data_dir / "doorstep.db").is_file()
     log = (data_dir / "logs" / "doorstep.log").read_text()
@@ -174,8 +220,11 @@ def test_data_dir_holds_the_database_and_the_log(tmp_path):
     assert "Server stopped" in log
 
 
-def test_two_instances_do_not_share_a_cookie(tmp_path):
-    with serving(tmp_path / "one") as first, serving(tmp_path / "two") as second:
+def test_two_instances_do_not_share_a_cookie(doorstep, tmp_path):
+    with (
+        serving(doorstep, tmp_path / "one") as first,
+        serving(doorstep, tmp_path / "two") as second,
+    ):
         assert first.port != second.port
         first_cookie = token_cookie(first)
         assert request(second, "/", {"Cookie": first_cookie}).status == 403
@@ -184,34 +233,34 @@ def test_two_instances_do_not_share_a_cookie(tmp_path):
         assert request(second, "/", both).status == 200
 
 
-def test_webapp_start_up_failure_is_reported_and_exits_non_zero(tmp_path):
+def test_webapp_start_up_failure_is_reported_and_exits_non_zero(doorstep, tmp_path):
     data_dir = tmp_path / "data"
     (data_dir / "secret_key").mkdir(parents=True)  # unreadable as a key: create_app fails
-    running = launch(["serve", "--data-dir", str(data_dir)], tmp_path)
+    running = launch(doorstep, ["serve", "--data-dir", str(data_dir)], tmp_path)
     status = running.wait(60)
     assert status == 1
-    assert running.stdout is not None and running.stdout.next_line(10) is None  # no URL line
+    assert running.stdout.next_line(10) is None  # no URL line
     message = running.stderr()
     assert "failed to start" in message
     assert str(data_dir / "logs" / "doorstep.log") in message
     assert "Traceback" in (data_dir / "logs" / "doorstep.log").read_text()
 
 
-def test_unusable_data_dir_is_a_clear_error(tmp_path):
+def test_unusable_data_dir_is_a_clear_error(doorstep, tmp_path):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")
-    running = launch(["serve", "--data-dir", str(not_a_folder)], tmp_path)
+    running = launch(doorstep, ["serve", "--data-dir", str(not_a_folder)], tmp_path)
     assert running.wait(60) == 1
     assert f"cannot use the data folder {not_a_folder}" in running.stderr()
     assert "Traceback" not in running.stderr()
 
 
-def test_open_hands_the_url_with_token_to_the_system_browser(tmp_path):
+def test_open_hands_the_url_with_token_to_the_system_browser(doorstep, tmp_path):
     opened = tmp_path / "opened.txt"
     browser = tmp_path / "browser.sh"
     browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{opened}"\n')
     browser.chmod(0o755)
-    with serving(tmp_path / "data", "--open", env={"BROWSER": str(browser)}) as running:
+    with serving(doorstep, tmp_path / "data", "--open", env={"BROWSER": str(browser)}) as running:
         assert wait_for(lambda: opened.exists() and opened.read_text(), 30, "the browser")
         assert opened.read_text() == running.url
 
@@ -273,48 +322,66 @@ def test_guard_rejects_a_non_ascii_token_without_crashing():
     assert b"Forbidden" in body
 
 
-@pytest.mark.parametrize(("username", "email", "password"), V0_1_0_ACCOUNTS[:2])
-def test_a_0_1_0_data_dir_is_upgraded_and_its_accounts_log_in(tmp_path, username, email, password):
-    data_dir = tmp_path / "data"
-    load_0_1_0_database(data_dir)
-    with serving(data_dir) as running:
-        (backup,) = (data_dir / "backups").glob("doorstep-*-0.1.0.db")
+@source_and_frozen
+def test_a_0_1_0_data_dir_is_backed_up_and_upgraded_and_its_accounts_log_in(doorstep, data_dir):
+    database = load_0_1_0_database(data_dir)
+    stored = read_rows(database)
+    head = ScriptDirectory(str(migrations_dir())).get_current_head()
+    with serving(doorstep, data_dir) as running:
+        # The upgrade runs before the URL is printed: the backup exists by now.
+        (backup,) = (data_dir / "backups").glob("doorstep-*.db")
+        assert re.fullmatch(r"doorstep-\d{8}T\d{6}Z-0\.1\.0\.db", backup.name), backup.name
         assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+        assert read_rows(backup) == stored
+        assert read_rows(database, "SELECT version_num FROM alembic_version") == [(head,)]
+
         browser = Browser()
         browser.get(running.url)
-        browser.get(running.base_url + "login")
-        browser.post(running.base_url + "login", {"email": email, "password": password})
-        assert f"Welcome back, {username}!" in browser.html
+        for username, email, password in V0_1_0_ACCOUNTS:
+            browser.get(running.base_url + "login")
+            browser.post(running.base_url + "login", {"email": email, "password": password})
+            assert browser.path == "/", (username, browser.alerts())
+            assert f"Welcome back, {username}!" in browser.html
+            browser.post(running.base_url + "logout", {})
+            assert "You have been logged out." in browser.alerts()
+        assert running.stop(timeout=10) == 0
+    log = (data_dir / "logs" / "doorstep.log").read_text(encoding="utf-8")
+    assert " ERROR " not in log and "Traceback" not in log, log[-3000:]
 
 
-def test_a_newer_database_stops_serve_with_the_message_and_is_left_alone(tmp_path):
+@source_and_frozen
+def test_a_newer_database_stops_serve_with_the_message_and_is_left_alone(doorstep, tmp_path):
     data_dir = tmp_path / "data"
     database = load_newer_database(data_dir)
-    before = database.read_bytes()
-    running = launch(["serve", "--data-dir", str(data_dir)], tmp_path)
-    assert running.wait(60) == 1
-    assert running.stdout is not None and running.stdout.next_line(10) is None  # no URL line
+    before = sha256(database)
+    running = launch(doorstep, ["serve", "--data-dir", str(data_dir)], tmp_path)
+    assert running.wait(60) == 1, running.stderr()[-3000:]
+    assert running.stdout.seen == []  # not even the URL line
     assert running.stderr().splitlines()[-1] == (
         f"doorstep: this data folder ({data_dir}) was written by a newer version of Doorstep "
         f"(database revision 9999); this is Doorstep {__version__}. Nothing was changed."
     )
-    assert database.read_bytes() == before
+    assert sha256(database) == before
     assert not (data_dir / "backups").exists()
+    # Reading a WAL database, even read-only, leaves SQLite's -shm (and an empty -wal) behind;
+    # nothing may have been written to the log.
+    wal = data_dir / "doorstep.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
 
 
-def test_a_damaged_database_stops_serve_naming_the_file(tmp_path):
+def test_a_damaged_database_stops_serve_naming_the_file(doorstep, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "doorstep.db").write_bytes(b"not a database at all" * 100)
-    running = launch(["serve", "--data-dir", str(data_dir)], tmp_path)
+    running = launch(doorstep, ["serve", "--data-dir", str(data_dir)], tmp_path)
     assert running.wait(60) == 1
     assert f"doorstep: {data_dir / 'doorstep.db'} is not a Doorstep database" in running.stderr()
     assert (data_dir / "doorstep.db").read_bytes() == b"not a database at all" * 100
 
 
-def test_logs_are_private(tmp_path):
+def test_logs_are_private(doorstep, tmp_path):
     data_dir = tmp_path / "data"
-    with serving(data_dir):
+    with serving(doorstep, data_dir):
         pass
     for log in (data_dir / "logs").iterdir():
         assert stat.S_IMODE(log.stat().st_mode) == 0o600, log.name

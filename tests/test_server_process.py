@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from desktop import WINDOW_SERVER_ARG, __version__, platform
+from desktop import WINDOW_SERVER_ARG, __version__, system
 from desktop.server import EmbeddedServer, bind_socket, new_token
 from desktop.server_process import (
     REFUSED_STATUS,
@@ -21,8 +21,9 @@ from desktop.server_process import (
     child_launch,
     child_output_path,
 )
-from tests.conftest import load_newer_database
-from tests.support import REPO_ROOT, child_env, port_is_free, wait_for
+from tests.support import REPO_ROOT
+from tests.support.data import load_newer_database
+from tests.support.processes import child_env, port_is_free, wait_for
 
 START_LIMIT = 60.0
 
@@ -52,7 +53,7 @@ def start_child(data_dir, fork: bool | None = None) -> ServerProcess:
 
 # fork() is how Linux starts it; a new process of the same executable is how other systems do.
 START_MODES = [
-    pytest.param(True, id="forked", marks=pytest.mark.skipif(not platform.can_fork(), reason="")),
+    pytest.param(True, id="forked", marks=pytest.mark.skipif(not system.can_fork(), reason="")),
     pytest.param(False, id="spawned"),
 ]
 
@@ -115,7 +116,7 @@ print(alone, kind())
         [sys.executable, "-c", script, str(tmp_path / "data")],
         capture_output=True, text=True, env=child_env(), cwd=REPO_ROOT, timeout=60, check=True,
     )  # fmt: skip
-    expected = "ForkedChild" if platform.can_fork() else "Popen"
+    expected = "ForkedChild" if system.can_fork() else "Popen"
     assert result.stdout.split() == [expected, "Popen"]
 
 

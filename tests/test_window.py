@@ -2,6 +2,7 @@
 
 The page inside the window is read through QtWebEngine's remote-debugging port
 (QTWEBENGINE_REMOTE_DEBUGGING, set for the child only), so the product carries no test hook.
+The tests marked @source_and_frozen run against the PyInstaller bundle too.
 """
 
 from __future__ import annotations
@@ -12,34 +13,24 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import V0_1_0_ACCOUNTS, load_0_1_0_database, load_newer_database
-from tests.support import (
-    CDPSession,
-    Running,
-    cdp_targets,
-    close_window,
-    find_window,
-    free_port,
-    keep_artifact,
-    launch,
-    loaded_page,
-    port_is_free,
-    screenshot,
-    wait_for,
-    window_size,
-    xvfb,
-)
+from tests.support import REPO_ROOT
+from tests.support.artifacts import keep_artifact
+from tests.support.bundle import source_and_frozen
+from tests.support.data import V0_1_0_ACCOUNTS, load_0_1_0_database, load_newer_database
+from tests.support.devtools import CDPSession, cdp_targets, loaded_page
+from tests.support.processes import Running, free_port, launch, port_is_free, wait_for
+from tests.support.x11 import close_window, find_window, screenshot, window_size, xvfb
 
 pytestmark = pytest.mark.window
 
 LOCAL = "http://127.0.0.1:"
-# What the issue promises for closing the window or a stop signal.
+# The most a user waits for Doorstep to exit after closing the window or a stop signal.
 EXIT_LIMIT = 2.0
 START_LIMIT = 90.0
 
@@ -60,10 +51,13 @@ def display() -> Iterator[str]:
 class Window:
     """A running `doorstep` window and the ways a test looks at it."""
 
-    def __init__(self, running: Running, display: str, debug_port: int) -> None:
+    def __init__(
+        self, running: Running, display: str, debug_port: int, artifact_prefix: str = ""
+    ) -> None:
         self.running = running
         self.display = display
         self.debug_port = debug_port
+        self.artifact_prefix = artifact_prefix
         self.xid = wait_for(
             lambda: self._alive() and find_window(display, "Doorstep"), START_LIMIT, "the window"
         )
@@ -127,32 +121,40 @@ class Window:
             return int(colours or 0) > 20
 
         wait_for(painted, 20, "the window to paint", interval=0.2)
-        keep_artifact(path, f"window-{name}")
+        keep_artifact(path, f"{self.artifact_prefix}window-{name}")
         return path
 
 
-def open_window(
-    display: str,
-    data_dir: Path,
-    tmp_path: Path,
-    env: dict | None = None,
-    args: tuple[str, ...] = (),
-) -> Window:
-    """Launch `doorstep [ARGS] --data-dir DATA_DIR` on `display`."""
-    debug_port = free_port()
-    child_env = {
-        "DISPLAY": display,
-        "QTWEBENGINE_REMOTE_DEBUGGING": str(debug_port),
-        # QtWebEngine's cache goes to XDG_CACHE_HOME: keep it out of the real home.
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-        **(env or {}),
-    }
-    running = launch([*args, "--data-dir", str(data_dir)], tmp_path, env=child_env)
-    try:
-        return Window(running, display, debug_port)
-    except BaseException:
-        running.kill()
-        raise
+@pytest.fixture
+def open_window(display, doorstep, data_dir, tmp_path, request) -> Iterator[Callable[..., Window]]:
+    """A function that opens a window: `doorstep [ARGS] --data-dir DATA_DIR` on `display`.
+
+    Windows still open when the test ends are killed.
+    """
+    windows: list[Window] = []
+    artifact_prefix = "frozen-" if request.node.get_closest_marker("frozen") else ""
+
+    def open_(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Window:
+        debug_port = free_port()
+        child_env = {
+            "DISPLAY": display,
+            "QTWEBENGINE_REMOTE_DEBUGGING": str(debug_port),
+            # QtWebEngine's cache goes to XDG_CACHE_HOME: keep it out of the real home.
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
+            **(env or {}),
+        }
+        running = launch(doorstep, [*args, "--data-dir", str(data_dir)], tmp_path, env=child_env)
+        try:
+            window = Window(running, display, debug_port, artifact_prefix)
+        except BaseException:
+            running.kill()
+            raise
+        windows.append(window)
+        return window
+
+    yield open_
+    for window in windows:
+        window.running.kill()
 
 
 def exit_status_within(window: Window, limit: float, started: float) -> int:
@@ -163,20 +165,11 @@ def exit_status_within(window: Window, limit: float, started: float) -> int:
     return status
 
 
-@pytest.fixture
-def cleanup() -> Iterator[list[Window]]:
-    """Windows to kill if a test fails half-way."""
-    windows: list[Window] = []
-    yield windows
-    for window in windows:
-        window.running.kill()
-
-
+@source_and_frozen
 def test_window_shows_landing_page_and_closing_it_exits_cleanly(
-    display, data_dir, tmp_path, cleanup
+    open_window, display, data_dir, tmp_path
 ):
-    window = open_window(display, data_dir, tmp_path)
-    cleanup.append(window)
+    window = open_window()
 
     state = window.page("/")
     assert state["title"] == "Doorstep"
@@ -184,6 +177,11 @@ def test_window_shows_landing_page_and_closing_it_exits_cleanly(
     assert "Create account" in state["text"]
     # The token was swapped for a cookie: it is no longer in the address.
     assert "token" not in state["url"]
+    # Bootstrap's stylesheet is applied: the navbar is dark.
+    background = window.run_js(
+        "getComputedStyle(document.querySelector('.navbar')).backgroundColor"
+    )
+    assert background == "rgb(33, 37, 41)", background
     assert window_size(display, window.xid) == (1024, 720)
     shot = window.screenshot(tmp_path, "landing.png")
     assert shot.stat().st_size > 10_000
@@ -197,12 +195,13 @@ def test_window_shows_landing_page_and_closing_it_exits_cleanly(
     close_window(display, window.xid)  # what a window manager's close button sends
     assert exit_status_within(window, EXIT_LIMIT, started) == 0
     assert port_is_free(port)
+    assert find_window(display, "Doorstep") is None
 
 
+@source_and_frozen
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_stop_signal_closes_window_and_exits_cleanly(display, data_dir, tmp_path, cleanup, signum):
-    window = open_window(display, data_dir, tmp_path)
-    cleanup.append(window)
+def test_stop_signal_closes_window_and_exits_cleanly(open_window, display, signum):
+    window = open_window()
     port = window.app_port
 
     started = time.monotonic()
@@ -226,16 +225,16 @@ def _submit(window: Window, fields: dict[str, str], button: str, checkbox: str =
     assert window.run_js(script) is True
 
 
+@source_and_frozen
 def test_whole_flow_in_the_window_and_remember_me_survives_a_restart(
-    display, data_dir, tmp_path, cleanup
+    open_window, display, tmp_path
 ):
     cheap_hashing = {
         "DOORSTEP_ARGON2_TIME_COST": "1",
         "DOORSTEP_ARGON2_MEMORY_COST": "8",
         "DOORSTEP_ARGON2_PARALLELISM": "1",
     }
-    window = open_window(display, data_dir, tmp_path, env=cheap_hashing)
-    cleanup.append(window)
+    window = open_window(env=cheap_hashing)
     window.page("/")
     window.run_js("location.href = '/register'; true")
     window.page("/register")
@@ -261,8 +260,7 @@ def test_whole_flow_in_the_window_and_remember_me_survives_a_restart(
     assert window.running.wait(10) == 0
 
     # A new process, a new port, a new token: only the webview profile remembers ada.
-    again = open_window(display, data_dir, tmp_path, env=cheap_hashing)
-    cleanup.append(again)
+    again = open_window(env=cheap_hashing)
     state = again.page("/")
     assert "Welcome back, ada!" in state["text"]
     again.screenshot(tmp_path, "remembered.png")
@@ -284,13 +282,12 @@ def test_whole_flow_in_the_window_and_remember_me_survives_a_restart(
     assert again.running.wait(10) == 0
 
 
-def test_link_to_another_site_opens_in_the_system_browser(display, data_dir, tmp_path, cleanup):
+def test_link_to_another_site_opens_in_the_system_browser(open_window, display, tmp_path):
     opened = tmp_path / "opened.txt"
     browser = tmp_path / "browser.sh"
     browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{opened}"\n')
     browser.chmod(0o755)
-    window = open_window(display, data_dir, tmp_path, env={"BROWSER": str(browser)})
-    cleanup.append(window)
+    window = open_window(env={"BROWSER": str(browser)})
     landing = window.page("/")
 
     # The shell adds its link handler once pywebview reports the page loaded.
@@ -312,10 +309,9 @@ def test_link_to_another_site_opens_in_the_system_browser(display, data_dir, tmp
     assert window.running.wait(10) == 0
 
 
-def test_webapp_failure_shows_an_error_page_in_the_window(display, data_dir, tmp_path, cleanup):
+def test_webapp_failure_shows_an_error_page_in_the_window(open_window, display, data_dir, tmp_path):
     (data_dir / "secret_key").mkdir(parents=True)  # unreadable as a key: create_app fails
-    window = open_window(display, data_dir, tmp_path)
-    cleanup.append(window)
+    window = open_window()
     state = window.any_page()
     assert "Doorstep could not start" in state["text"]
     # It names the log file, which holds the details.
@@ -328,11 +324,12 @@ def test_webapp_failure_shows_an_error_page_in_the_window(display, data_dir, tmp
     assert "failed to start" in window.running.stderr()
 
 
-def test_a_0_1_0_user_logs_in_in_the_window_after_the_upgrade(display, data_dir, tmp_path, cleanup):
+def test_a_0_1_0_user_logs_in_in_the_window_after_the_upgrade(
+    open_window, display, data_dir, tmp_path
+):
     load_0_1_0_database(data_dir)
     username, email, password = V0_1_0_ACCOUNTS[1]
-    window = open_window(display, data_dir, tmp_path)
-    cleanup.append(window)
+    window = open_window()
     window.page("/")
     assert len(list((data_dir / "backups").glob("doorstep-*-0.1.0.db"))) == 1
     window.run_js("location.href = '/login'; true")
@@ -344,13 +341,13 @@ def test_a_0_1_0_user_logs_in_in_the_window_after_the_upgrade(display, data_dir,
     assert window.running.wait(10) == 0
 
 
+@source_and_frozen
 def test_a_database_from_a_newer_doorstep_is_explained_in_the_window(
-    display, data_dir, tmp_path, cleanup
+    open_window, display, data_dir, tmp_path
 ):
     database = load_newer_database(data_dir)
     before = database.read_bytes()
-    window = open_window(display, data_dir, tmp_path)
-    cleanup.append(window)
+    window = open_window()
     state = window.any_page()
     assert state["title"].startswith("Doorstep cannot open your data")
     assert (
@@ -367,9 +364,9 @@ def test_a_database_from_a_newer_doorstep_is_explained_in_the_window(
     assert not (data_dir / "backups").exists()
 
 
-def test_server_process_ends_when_the_window_process_dies(display, data_dir, tmp_path, cleanup):
-    window = open_window(display, data_dir, tmp_path)
-    cleanup.append(window)
+@source_and_frozen
+def test_server_process_ends_when_the_window_process_dies(open_window):
+    window = open_window()
     port = window.app_port
     window.running.proc.kill()  # no clean-up runs in the window process
     window.running.wait(10)
@@ -377,13 +374,10 @@ def test_server_process_ends_when_the_window_process_dies(display, data_dir, tmp
     wait_for(lambda: port_is_free(port), 10, "the server process to release the port")
 
 
-def test_dev_mode_shows_template_changes_without_restarting_the_window(
-    display, data_dir, tmp_path, cleanup
-):
-    template = Path(__file__).resolve().parent.parent / "templates" / "main" / "index.html"
+def test_dev_mode_shows_template_changes_without_restarting_the_window(open_window, display):
+    template = REPO_ROOT / "templates" / "main" / "index.html"
     original = template.read_text(encoding="utf-8")
-    window = open_window(display, data_dir, tmp_path, args=("--dev",))
-    cleanup.append(window)
+    window = open_window(args=("--dev",))
     # With devtools on (--dev), pywebview picks the debugging port itself and says which.
     window.debug_port = int(
         wait_for(

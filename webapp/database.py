@@ -22,11 +22,11 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
 
 import click
@@ -115,7 +115,13 @@ def init_app(app: Flask) -> None:
 class MigrationCommands(click.Group):
     """`flask db ...`: Flask-Migrate's own command group, bound and imported once asked for."""
 
-    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
         """Bind Flask-Migrate and let its `db` group parse the command line from here on."""
         bind_migrate(current_app)  # FlaskGroup has pushed the app's context for app.cli
         from flask_migrate.cli import db as flask_migrate_commands
@@ -234,7 +240,9 @@ def prepare_database(app: Flask) -> Path | None:
 
 def alembic_config() -> Config:
     """Return the current app's Alembic configuration (Flask-Migrate's, for its folder)."""
-    return bind_migrate(current_app).get_config()
+    # Flask-Migrate's Config is Alembic's with a template folder added; its stubs cannot
+    # declare the subclass yet.
+    return cast("Config", bind_migrate(current_app).get_config())
 
 
 def upgrade(stamp_first: bool = False) -> None:
@@ -291,7 +299,9 @@ def read_state(engine: Engine, path: Path | None) -> DatabaseState:
             }
             revisions: tuple[str, ...] = ()
             if "alembic_version" in tables:
-                rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+                rows: Iterable[Any] = connection.execute(
+                    "SELECT version_num FROM alembic_version"
+                ).fetchall()
                 revisions = tuple(sorted(row[0] for row in rows))
             users_columns = {row[1] for row in connection.execute("PRAGMA table_info(users)")}
     else:

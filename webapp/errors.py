@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 
 from flask import Flask, render_template, request
 from flask_login import current_user
@@ -26,16 +25,26 @@ MESSAGES = {
     500: "Something went wrong on our side. Your data is safe; please try again.",
 }
 
+# SQLite's primary result codes (sqlite.org/rescode.html). The sqlite3 module names them
+# only from Python 3.11 on, and this module must import on 3.10 too.
+SQLITE_BUSY = 5
+SQLITE_LOCKED = 6
+SQLITE_READONLY = 8
+SQLITE_IOERR = 10
+SQLITE_CORRUPT = 11
+SQLITE_FULL = 13
+SQLITE_CANTOPEN = 14
+SQLITE_NOTADB = 26
 # SQLite's (extended) result codes, as Python 3.11+ reports them, in plain words.
 SQLITE_REASONS = {
-    sqlite3.SQLITE_FULL: "the disk is full",
-    sqlite3.SQLITE_READONLY: "its database file is read-only",
-    sqlite3.SQLITE_CANTOPEN: "its database file cannot be opened",
-    sqlite3.SQLITE_IOERR: "the disk reported an error",
-    sqlite3.SQLITE_BUSY: "another program is using the database; please try again",
-    sqlite3.SQLITE_LOCKED: "another program is using the database; please try again",
-    sqlite3.SQLITE_CORRUPT: "its database file is damaged",
-    sqlite3.SQLITE_NOTADB: "its database file is not a database",
+    SQLITE_FULL: "the disk is full",
+    SQLITE_READONLY: "its database file is read-only",
+    SQLITE_CANTOPEN: "its database file cannot be opened",
+    SQLITE_IOERR: "the disk reported an error",
+    SQLITE_BUSY: "another program is using the database; please try again",
+    SQLITE_LOCKED: "another program is using the database; please try again",
+    SQLITE_CORRUPT: "its database file is damaged",
+    SQLITE_NOTADB: "its database file is not a database",
 }
 SQLITE_READONLY_DBMOVED = 1032  # not in the sqlite3 module's constants before Python 3.11
 MOVED = "its database file was moved or deleted while Doorstep was running. Restart Doorstep"
@@ -118,7 +127,7 @@ def database_failure_reason(error: DBAPIError) -> str:
     else:
         text = str(error.orig).lower()
         reason = next((why for fragment, why in MESSAGE_REASONS if fragment in text), None)
-    if reason in (SQLITE_REASONS[sqlite3.SQLITE_READONLY], SQLITE_REASONS[sqlite3.SQLITE_CANTOPEN]):
+    if reason in (SQLITE_REASONS[SQLITE_READONLY], SQLITE_REASONS[SQLITE_CANTOPEN]):
         # SQLite cannot tell a read-only folder (no room for its -wal file) from a lost file.
         return where_the_file_is_stuck() or reason
     return reason or "the database reported an error"
@@ -134,7 +143,7 @@ def where_the_file_is_stuck() -> str | None:
     if not path.exists():
         return "its database file is missing"
     if not os.access(path, os.W_OK):
-        return SQLITE_REASONS[sqlite3.SQLITE_READONLY]
+        return SQLITE_REASONS[SQLITE_READONLY]
     return None
 
 

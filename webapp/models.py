@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,6 +14,19 @@ from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
+
+if TYPE_CHECKING:
+    # mypy cannot take an attribute (db.Model) as a base class; it is Flask-SQLAlchemy's
+    # Model on our typed declarative base, which this class spells out for it.
+    from flask_sqlalchemy.model import Model as FlaskModel
+
+    from webapp.extensions import Base
+
+    class Model(FlaskModel, Base):
+        """What db.Model is, as far as the type checker needs to know."""
+
+else:
+    Model = db.Model
 
 
 def utcnow() -> datetime:
@@ -36,7 +50,7 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A local account."""
 
     __tablename__ = "users"

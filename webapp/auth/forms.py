@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
@@ -59,16 +60,18 @@ class RegistrationForm(FlaskForm):
 
     def validate_username(self, field: StringField) -> None:
         """Allow letters, digits, `_.-`, and only names nobody has yet (ignoring case)."""
-        if not USERNAME_PATTERN.fullmatch(field.data):
+        # Only reached past InputRequired, which stops the chain when there is no text.
+        username = cast(str, field.data)
+        if not USERNAME_PATTERN.fullmatch(username):
             raise ValidationError(
                 "Use only letters, digits, underscores, dots and hyphens (no spaces)."
             )
-        if User.by_username(field.data) is not None:
+        if User.by_username(username) is not None:
             raise ValidationError("That username is taken. Try another one.")
 
     def validate_email(self, field: EmailField) -> None:
         """Allow each email address once, ignoring case."""
-        if User.by_email(field.data) is not None:
+        if User.by_email(cast(str, field.data)) is not None:  # past InputRequired
             raise ValidationError("An account already uses that email. Log in instead.")
 
 
@@ -91,9 +94,10 @@ class LoginForm(FlaskForm):
         """Check the password of the account the email names, if there is one."""
         if self.email.errors:
             return
-        self.user = User.by_email(self.email.data)
+        # Both fields passed InputRequired (the email's errors are empty): both hold text.
+        self.user = User.by_email(cast(str, self.email.data))
         # No account is not an error here: the view sends the visitor to create one.
-        if self.user is not None and not self.user.check_password(field.data):
+        if self.user is not None and not self.user.check_password(cast(str, field.data)):
             self.user = None
             raise ValidationError("Incorrect email or password.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import cast
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
@@ -41,14 +42,22 @@ def register():
     form = RegistrationForm()
     prefill_email(form)
     if form.validate_on_submit():
-        user = User(username=form.username.data, email=form.email.data, password=form.password.data)
+        # Validated: every field holds text.
+        user = User(
+            username=cast(str, form.username.data),
+            email=cast(str, form.email.data),
+            password=cast(str, form.password.data),
+        )
         db.session.add(user)
         try:
             db.session.commit()
         except IntegrityError:
             # Someone else took the name or email between validation and commit.
             db.session.rollback()
-            form.username.errors.append("That username or email was just taken. Try again.")
+            # A list once the form is validated (the stubs say Sequence).
+            cast(list[str], form.username.errors).append(
+                "That username or email was just taken. Try again."
+            )
         else:
             flash("Your account is ready — log in to continue.", "success")
             return redirect(url_for("auth.login", email=user.email))
@@ -65,6 +74,7 @@ def login():
             flash("No account uses that email yet — create one below.", "info")
             return redirect(url_for("auth.register", email=form.email.data))
         user = form.user
+        assert user is not None  # not has_no_account: the form found the account
         # Saved first: if the disk refuses the write, the visitor is not logged in either.
         user.record_login()
         db.session.commit()

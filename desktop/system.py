@@ -1,4 +1,4 @@
-"""Platform specifics of the desktop shell: display detection, folders, the system browser."""
+"""What differs between the systems the shell runs on: backend, display, logs, the browser."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import logging
 import logging.handlers
 import os
 import sys
+from io import TextIOWrapper
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal, cast
 
-APP_NAME = "Doorstep"
-# Same variable as webapp.paths.DATA_DIR_ENV; repeated here because importing anything from
-# the webapp package imports Flask, which the shell keeps off its start-up path.
-DATA_DIR_ENV = "DOORSTEP_DATA_DIR"
+from desktop.locations import log_dir, make_private_dir, resource_path
+
 LOG_FILE_NAME = "doorstep.log"
 LOG_MAX_BYTES = 1_000_000
 
@@ -32,7 +31,7 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux")
 
 
-def webview_gui() -> str | None:
+def webview_gui() -> Literal["qt"] | None:
     """Return the pywebview backend to ask for: "qt" on Linux, else None (the system's own)."""
     # pyproject installs Qt on Linux; pywebview would try GTK first.
     return "qt" if is_linux() else None
@@ -56,37 +55,6 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def data_dir(override: str | os.PathLike[str] | None) -> Path:
-    """Return the data folder: --data-dir, else $DOORSTEP_DATA_DIR, else the platform's location."""
-    # Mirrors webapp.paths.default_data_dir (see DATA_DIR_ENV above for why it is not imported).
-    if override:
-        return Path(override).expanduser().resolve()
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env).expanduser().resolve()
-    import platformdirs
-
-    return platformdirs.user_data_path(APP_NAME, appauthor=False)
-
-
-def log_dir(data_dir_override: str | os.PathLike[str] | None) -> Path:
-    """Return the log folder: `<data dir>/logs` when --data-dir is given, else the platform's."""
-    # An explicit data dir keeps everything of that run together (and tests out of $HOME).
-    if data_dir_override:
-        return Path(data_dir_override).expanduser().resolve() / "logs"
-    import platformdirs
-
-    return platformdirs.user_log_path(APP_NAME, appauthor=False)
-
-
-def resource_path(*parts: str) -> Path:
-    """Return a path inside the bundled resources (checkout root or PyInstaller's _MEIPASS)."""
-    # Mirrors webapp.paths.resource_root, again to keep Flask off the start-up path.
-    root = getattr(sys, "_MEIPASS", None)
-    base = Path(root) if root else Path(__file__).resolve().parent.parent
-    return base.joinpath(*parts)
-
-
 def setup_logging(
     data_dir_override: str | os.PathLike[str] | None, file_name: str = LOG_FILE_NAME
 ) -> Path:
@@ -105,29 +73,16 @@ def setup_logging(
     return path
 
 
-def make_private_dir(path: Path) -> Path:
-    """Create `path` if needed, make it readable by its owner only (even if it existed); return it."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if sys.platform == "win32":
-        # Modes set no ACLs on Windows. Outside the user's AppData (--data-dir elsewhere) the
-        # folder gets an owner-only DACL, which the files created inside inherit: the secret
-        # key, the database and its -wal/-shm, the backups, the logs.
-        from desktop import windows
-
-        windows.restrict_to_current_user(path)
-    elif os.name == "posix":
-        path.chmod(0o700)  # mkdir's mode applies only to a folder it creates
-    return path
-
-
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A rotating log whose files only their owner can read: logs name the user's folders."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         if os.name == "posix":
-            os.fchmod(fd, 0o600)  # a log an older Doorstep created as 0644
-        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+            # A log an older Doorstep created as 0644.
+            os.fchmod(fd, 0o600)  # type: ignore[attr-defined, unused-ignore]  # POSIX-only
+        stream = open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+        return cast(TextIOWrapper, stream)  # a text mode ("a"), as every FileHandler opens
 
 
 def open_private_output(path: Path, max_bytes: int = LOG_MAX_BYTES) -> BinaryIO:
@@ -139,7 +94,7 @@ def open_private_output(path: Path, max_bytes: int = LOG_MAX_BYTES) -> BinaryIO:
             flags |= os.O_TRUNC  # nothing rotates it: only start-up failures land here
     fd = os.open(path, flags, 0o600)
     if os.name == "posix":
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, 0o600)  # type: ignore[attr-defined, unused-ignore]  # POSIX-only
     stream = open(fd, "ab")  # noqa: SIM115 - the caller closes it
     # A Windows child gets the bare handle, without the C runtime's append flag, and writes
     # at the handle's position: that must be the end, not the first byte.

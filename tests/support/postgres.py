@@ -2,10 +2,9 @@
 
 pytest-postgresql does not fit: initdb refuses to run as root, which is how CI runs. So as
 root the cluster belongs to Debian's `postgres` system user and every command runs as it.
-Without the binaries the fixtures skip, unless CI=true or DOORSTEP_REQUIRE_POSTGRES=1, where
-a missing install is a failure (`python3 scripts/dev.py system-deps` installs it).
-
-conftest.py only needs `from tests.postgres import postgres_server, postgres_url  # noqa: F401`.
+Without the binaries the fixtures (postgres_server, postgres_url in conftest.py) skip, unless
+CI=true or DOORSTEP_REQUIRE_POSTGRES=1, where a missing install is a failure
+(`python3 scripts/dev.py system-deps` installs it).
 """
 
 from __future__ import annotations
@@ -17,14 +16,13 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from tests.support import free_port
+from tests.support.processes import free_port
 
 USER = "doorstep"
 START_TIMEOUT = 60  # seconds; pg_ctl -w polls the server until it accepts connections
@@ -251,18 +249,3 @@ def _as_cluster_owner(command: list[str]) -> list[str]:
 
 def _output(result: subprocess.CompletedProcess[str]) -> str:
     return (result.stdout + result.stderr).strip() or f"exit status {result.returncode}"
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL server for the whole session."""
-    with PostgresServer(pg_bin_or_skip()) as server:
-        yield server
-
-
-@pytest.fixture
-def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
-    """The SQLAlchemy URL of a fresh, empty database for this test."""
-    url = postgres_server.new_database(request.node.name)
-    yield url
-    postgres_server.drop_database(url.rsplit("/", 1)[1])

@@ -1,0 +1,1 @@
+"""Developer scripts; a package so that `python -m scripts.bench_startup` imports tests.support."""
