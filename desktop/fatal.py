@@ -40,9 +40,9 @@ def tell_user(message: str, title: str = TITLE) -> None:
     log.error("%s", message)
     try:
         if sys.platform == "win32":
-            _message_box(_sentence(message), title)
+            _message_box(sentence(message), title)
         elif sys.platform == "darwin":
-            _alert(_sentence(message), title)
+            _alert(sentence(message), title)
         # Elsewhere (Linux), the log is it: the window shows the refusal page itself, and
         # there is no message box every desktop is sure to have.
     except Exception:  # the message must never become a crash of its own
@@ -76,7 +76,7 @@ def _console() -> TextIO | None:
     return stream
 
 
-def _sentence(message: str) -> str:
+def sentence(message: str) -> str:
     """Return `message` as it reads on its own in a box: a capital first letter."""
     return message[:1].upper() + message[1:]
 

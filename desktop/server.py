@@ -89,13 +89,14 @@ def dispose_database(app: Any) -> None:
 
 
 def _failure_app(log_path: Path | None, error: BaseException) -> Any:
+    from desktop.fatal import sentence
     from desktop.guard import error_page
 
     refused = refusal_message(error)
     if refused is not None:
         status, title = "503 Service Unavailable", "Doorstep cannot open your data"
         # A sentence on a page of its own, and what to do next: the run ends with the window.
-        message = refused[:1].upper() + refused[1:] + " Close this window to quit Doorstep."
+        message = sentence(refused) + " Close this window to quit Doorstep."
     else:
         where = f" Details are in the log file {log_path}." if log_path else ""
         status, title = "500 Internal Server Error", "Doorstep could not start"

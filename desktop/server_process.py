@@ -109,25 +109,24 @@ class ServerProcess:
         command, env = child_command()
         # Its output goes to a file, not to this process's stdout and stderr: a windowed build
         # has none to pass on (a macOS app's lead to /dev/null), and a pipe would need a reader.
+        # On POSIX the child inherits the listening socket's descriptor itself.
+        inherited = [self.sock.fileno()] if os.name == "posix" else []
         with system.open_private_output(child_output_path(self.data_dir_arg)) as output:
-            if os.name == "posix":
-                handoff["fd"] = self.sock.fileno()
-                self.proc = subprocess.Popen(
-                    command,
-                    stdin=subprocess.PIPE,
-                    stdout=output,
-                    stderr=output,
-                    env=env,
-                    pass_fds=[self.sock.fileno()],
-                )
-            else:
-                self.proc = subprocess.Popen(
-                    command, stdin=subprocess.PIPE, stdout=output, stderr=output, env=env
-                )
-                # Windows shares a socket with one given process, so the child must exist
-                # first, and be the interpreter itself (see child_launch).
-                shared = self.sock.share(self.proc.pid)  # type: ignore[attr-defined, unused-ignore]  # Windows-only
-                handoff["share"] = base64.b64encode(shared).decode()
+            self.proc = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=output,
+                stderr=output,
+                env=env,
+                pass_fds=inherited,
+            )
+        if inherited:
+            handoff["fd"] = self.sock.fileno()
+        else:
+            # Windows shares a socket with one given process, so the child must exist first,
+            # and be the interpreter itself (see child_launch).
+            shared = self.sock.share(self.proc.pid)  # type: ignore[attr-defined, unused-ignore]  # Windows-only
+            handoff["share"] = base64.b64encode(shared).decode()
         assert self.proc.stdin is not None
         # Over stdin, not argv or the environment, which other local programs can read.
         self.proc.stdin.write(json.dumps(handoff).encode() + b"\n")

@@ -73,14 +73,20 @@ def setup_logging(
     return path
 
 
+def open_owner_only(path: Path, flags: int) -> int:
+    """Open `path` with `flags`, created owner-only, and tighten a file made looser before."""
+    fd = os.open(path, flags, 0o600)
+    if os.name == "posix":
+        # The mode applies only to a file os.open creates: an older Doorstep made logs 0644.
+        os.fchmod(fd, 0o600)  # type: ignore[attr-defined, unused-ignore]  # POSIX-only
+    return fd
+
+
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A rotating log whose files only their owner can read: logs name the user's folders."""
 
     def _open(self) -> TextIOWrapper:
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        if os.name == "posix":
-            # A log an older Doorstep created as 0644.
-            os.fchmod(fd, 0o600)  # type: ignore[attr-defined, unused-ignore]  # POSIX-only
+        fd = open_owner_only(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         stream = open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
         return cast(TextIOWrapper, stream)  # a text mode ("a"), as every FileHandler opens
 
@@ -92,9 +98,7 @@ def open_private_output(path: Path, max_bytes: int = LOG_MAX_BYTES) -> BinaryIO:
     with contextlib.suppress(OSError):
         if path.stat().st_size > max_bytes:
             flags |= os.O_TRUNC  # nothing rotates it: only start-up failures land here
-    fd = os.open(path, flags, 0o600)
-    if os.name == "posix":
-        os.fchmod(fd, 0o600)  # type: ignore[attr-defined, unused-ignore]  # POSIX-only
+    fd = open_owner_only(path, flags)
     stream = open(fd, "ab")  # noqa: SIM115 - the caller closes it
     # A Windows child gets the bare handle, without the C runtime's append flag, and writes
     # at the handle's position: that must be the end, not the first byte.

@@ -333,28 +333,24 @@ def test_a_damaged_database_is_refused_untouched(make_app, data_dir):
     assert database.read_bytes() == damaged
 
 
-def test_a_sqlite_file_of_another_app_is_refused_untouched(make_app, data_dir):
+@pytest.mark.parametrize(
+    ("schema", "refusal"),
+    [
+        ("CREATE TABLE notes (body TEXT)", "holds tables Doorstep does not recognise \\(notes\\)"),
+        ("CREATE TABLE users (id INTEGER PRIMARY KEY, login TEXT)", "not a Doorstep database"),
+    ],
+    ids=["another-apps-tables", "unversioned-users-unlike-0.1.0"],
+)
+def test_an_unversioned_database_doorstep_did_not_make_is_refused_untouched(
+    make_app, data_dir, schema, refusal
+):
     data_dir.mkdir(parents=True)
     database = data_dir / "doorstep.db"
     with sqlite3.connect(database) as connection:
-        connection.execute("CREATE TABLE notes (body TEXT)")
+        connection.execute(schema)
     connection.close()
     before = sha256(database)
-    with pytest.raises(
-        DatabaseRefused, match="holds tables Doorstep does not recognise \\(notes\\)"
-    ):
-        make_app()
-    assert sha256(database) == before
-
-
-def test_an_unversioned_users_table_unlike_0_1_0_is_refused_untouched(make_app, data_dir):
-    data_dir.mkdir(parents=True)
-    database = data_dir / "doorstep.db"
-    with sqlite3.connect(database) as connection:
-        connection.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, login TEXT)")
-    connection.close()
-    before = sha256(database)
-    with pytest.raises(DatabaseRefused, match="not a Doorstep database"):
+    with pytest.raises(DatabaseRefused, match=refusal):
         make_app()
     assert sha256(database) == before
 

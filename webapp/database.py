@@ -22,7 +22,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,8 +31,9 @@ from urllib.parse import unquote, urlsplit
 
 import click
 from flask import Flask, current_app
-from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
 
 from desktop import __version__
 from webapp.extensions import db
@@ -286,36 +287,27 @@ def migration_transaction(connection: Connection) -> Iterator[None]:
 
 def read_state(engine: Engine, path: Path | None) -> DatabaseState:
     """Return the tables and revisions of the database, reading a SQLite file read-only."""
-    if path is not None:
-        # Read-only and untuned: the app's engine would switch a database to WAL on connect,
-        # which writes to a file that may turn out not to be ours to change.
-        with contextlib.closing(read_only(path)) as connection:
-            tables = {
-                name
-                for (name,) in connection.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' "
-                    "AND name NOT LIKE 'sqlite_%'"
-                )
-            }
+    # For a file: read-only and untuned; the app's engine would switch a database to WAL on
+    # connect, which writes to a file that may turn out not to be ours to change.
+    reader = (
+        engine
+        if path is None
+        else create_engine("sqlite://", creator=lambda: read_only(path), poolclass=NullPool)
+    )
+    try:
+        with reader.connect() as connection:
+            inspector = inspect(connection)
+            tables = set(inspector.get_table_names())
             revisions: tuple[str, ...] = ()
-            if "alembic_version" in tables:
-                rows: Iterable[Any] = connection.execute(
-                    "SELECT version_num FROM alembic_version"
-                ).fetchall()
-                revisions = tuple(sorted(row[0] for row in rows))
-            users_columns = {row[1] for row in connection.execute("PRAGMA table_info(users)")}
-    else:
-        with engine.connect() as connection:
-            tables = set(inspect(connection).get_table_names())
-            revisions = ()
             if "alembic_version" in tables:
                 rows = connection.execute(text("SELECT version_num FROM alembic_version"))
                 revisions = tuple(sorted(row[0] for row in rows))
             users_columns = set()
             if "users" in tables:
-                users_columns = {
-                    column["name"] for column in inspect(connection).get_columns("users")
-                }
+                users_columns = {column["name"] for column in inspector.get_columns("users")}
+    finally:
+        if reader is not engine:
+            reader.dispose()
     tables.discard("alembic_version")
     return DatabaseState(frozenset(tables), revisions, frozenset(users_columns))
 

@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from desktop.fatal import sentence
 from webapp.database import DatabaseFileMoved, DatabaseRefused, sqlite_path
 from webapp.extensions import db, login_manager
 
@@ -35,29 +36,36 @@ SQLITE_CORRUPT = 11
 SQLITE_FULL = 13
 SQLITE_CANTOPEN = 14
 SQLITE_NOTADB = 26
-# SQLite's (extended) result codes, as Python 3.11+ reports them, in plain words.
+# Why a read or write failed, in plain words.
+DISK_FULL = "the disk is full"
+FILE_READ_ONLY = "its database file is read-only"
+CANNOT_OPEN = "its database file cannot be opened"
+DISK_ERROR = "the disk reported an error"
+IN_USE = "another program is using the database; please try again"
+DAMAGED = "its database file is damaged"
+MOVED = "its database file was moved or deleted while Doorstep was running. Restart Doorstep"
+# By SQLite's (extended) result code, as Python 3.11+ reports it.
 SQLITE_REASONS = {
-    SQLITE_FULL: "the disk is full",
-    SQLITE_READONLY: "its database file is read-only",
-    SQLITE_CANTOPEN: "its database file cannot be opened",
-    SQLITE_IOERR: "the disk reported an error",
-    SQLITE_BUSY: "another program is using the database; please try again",
-    SQLITE_LOCKED: "another program is using the database; please try again",
-    SQLITE_CORRUPT: "its database file is damaged",
+    SQLITE_FULL: DISK_FULL,
+    SQLITE_READONLY: FILE_READ_ONLY,
+    SQLITE_CANTOPEN: CANNOT_OPEN,
+    SQLITE_IOERR: DISK_ERROR,
+    SQLITE_BUSY: IN_USE,
+    SQLITE_LOCKED: IN_USE,
+    SQLITE_CORRUPT: DAMAGED,
     SQLITE_NOTADB: "its database file is not a database",
 }
 SQLITE_READONLY_DBMOVED = 1032  # not in the sqlite3 module's constants before Python 3.11
-MOVED = "its database file was moved or deleted while Doorstep was running. Restart Doorstep"
-# The same reasons by message, for Pythons without sqlite_errorcode and for other databases.
+# By the driver's message, for Pythons without sqlite_errorcode and for other databases.
 MESSAGE_REASONS = [
-    ("disk is full", "the disk is full"),
-    ("no space left", "the disk is full"),
-    ("readonly database", "its database file is read-only"),
-    ("read-only", "its database file is read-only"),
-    ("unable to open database", "its database file cannot be opened"),
-    ("disk i/o error", "the disk reported an error"),
-    ("database is locked", "another program is using the database; please try again"),
-    ("malformed", "its database file is damaged"),
+    ("disk is full", DISK_FULL),
+    ("no space left", DISK_FULL),
+    ("readonly database", FILE_READ_ONLY),
+    ("read-only", FILE_READ_ONLY),
+    ("unable to open database", CANNOT_OPEN),
+    ("disk i/o error", DISK_ERROR),
+    ("database is locked", IN_USE),
+    ("malformed", DAMAGED),
     ("connection", "the database server cannot be reached"),
 ]
 
@@ -112,8 +120,7 @@ def _database_failed(error: DBAPIError | DatabaseFileMoved):
 
 def _database_refused(error: DatabaseRefused):
     # Under `flask run`, where nothing else would say it: the shell stops before serving.
-    message = str(error)
-    return _render(503, "Doorstep cannot open your data", message[:1].upper() + message[1:])
+    return _render(503, "Doorstep cannot open your data", sentence(str(error)))
 
 
 def database_failure_reason(error: DBAPIError) -> str:
@@ -127,7 +134,7 @@ def database_failure_reason(error: DBAPIError) -> str:
     else:
         text = str(error.orig).lower()
         reason = next((why for fragment, why in MESSAGE_REASONS if fragment in text), None)
-    if reason in (SQLITE_REASONS[SQLITE_READONLY], SQLITE_REASONS[SQLITE_CANTOPEN]):
+    if reason in (FILE_READ_ONLY, CANNOT_OPEN):
         # SQLite cannot tell a read-only folder (no room for its -wal file) from a lost file.
         return where_the_file_is_stuck() or reason
     return reason or "the database reported an error"
@@ -143,7 +150,7 @@ def where_the_file_is_stuck() -> str | None:
     if not path.exists():
         return "its database file is missing"
     if not os.access(path, os.W_OK):
-        return SQLITE_REASONS[SQLITE_READONLY]
+        return FILE_READ_ONLY
     return None
 
 
