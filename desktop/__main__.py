@@ -1,4 +1,4 @@
-"""Command line of Doorstep: the window (default), `serve`, and `--dev`."""
+"""Command line of Doorstep: the window (default), `serve`, `users`, and `--dev`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ log = logging.getLogger("doorstep")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the parser for `doorstep [--dev] [--data-dir DIR] [serve ...]`."""
+    """Return the parser for `doorstep [--dev] [--data-dir DIR] [serve ... | users ...]`."""
     parser = argparse.ArgumentParser(
         prog="doorstep",
         description="Doorstep: local accounts, a personal greeting and a flash alert, "
@@ -51,6 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", dest="serve_data_dir", metavar="DIR", help="as --data-dir above"
     )
     serve.add_argument("--open", action="store_true", help="open the URL in the system browser")
+    users = commands.add_parser(
+        "users",
+        help="list, create, reset the password of, or delete accounts (see: doorstep users --help)",
+        # Everything after `users`, --help and --data-dir included, is for its own command
+        # line (webapp.cli, in click): no prefix character can start an argument, so none is
+        # taken for an option here, and REMAINDER keeps them all in order.
+        add_help=False,
+        prefix_chars="\0",
+    )
+    users.add_argument("users_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -63,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_child()
     args = build_parser().parse_args(argv)
-    # --data-dir is accepted before or after `serve`.
-    data_dir_arg = getattr(args, "serve_data_dir", None) or args.data_dir
+    # --data-dir is accepted before or after `serve` and `users`.
+    if args.command == "users":
+        data_dir_arg = last_data_dir(args.users_args) or args.data_dir
+    else:
+        data_dir_arg = getattr(args, "serve_data_dir", None) or args.data_dir
     data_dir = locations.data_dir(data_dir_arg)
     try:
         locations.make_private_dir(data_dir)
@@ -72,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         tell_user(f"cannot use the data folder {data_dir}: {exc}")
         return 1
+    if args.command == "users":
+        # Not its arguments: they name people's email addresses.
+        log.info("Doorstep %s starting (users)", __version__)
+        return run_users(args.users_args, args.data_dir)
     log.info("Doorstep %s starting (%s)", __version__, " ".join(sys.argv[1:]) or "window")
 
     if args.command == "serve":
@@ -104,6 +121,35 @@ def main(argv: list[str] | None = None) -> int:
 
         return dev.run(data_dir, log_path)
     return run_window(data_dir, log_path, data_dir_arg)
+
+
+def last_data_dir(users_args: list[str]) -> str | None:
+    """Return the --data-dir `users ARGS` will use (the last: a subcommand's wins), or None."""
+    # Read here as well, so the log goes where the data does (as for `serve`) and the
+    # default data folder is not made for a command that works on another.
+    found = None
+    for index, arg in enumerate(users_args):
+        if arg == "--":
+            break
+        if arg == "--data-dir" and index + 1 < len(users_args):
+            found = users_args[index + 1]
+        elif arg.startswith("--data-dir="):
+            found = arg.partition("=")[2]
+    return found
+
+
+def run_users(users_args: list[str], data_dir_arg: str | None) -> int:
+    """Run `doorstep users ARGS` (webapp.cli) and return its exit status."""
+    from webapp.cli import users
+
+    if data_dir_arg:  # given before `users`: the group's option, which a subcommand's overrides
+        users_args = ["--data-dir", data_dir_arg, *users_args]
+    try:
+        # Globs were the shell's to expand (or not): an argument is taken as it is.
+        users.main(users_args, prog_name="doorstep users", windows_expand_args=False)
+    except SystemExit as exc:  # click's standalone mode always ends this way
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
 
 
 def run_window(data_dir: Path, log_path: Path, data_dir_arg: str | None) -> int:

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from desktop import system
 from desktop.signals import StopSignals
@@ -65,6 +65,12 @@ def show(url: str, data_dir: Path, debug: bool = False) -> None:
     window.events.loaded += lambda: window.run_js(EXTERNAL_LINKS_JS)
     views: list[object] = []
     window.events.shown += lambda: views.append(_native_view(window))
+    if system.webview_gui() == "qt":
+        # pywebview's own Qt handler offers the URL's path as the name ("export", or a
+        # data: URL's text); ours offers the name the page gives, in the Downloads folder.
+        window.events.shown += lambda: _save_downloads_as_named(_native_view(window))
+    else:
+        webview.settings["ALLOW_DOWNLOADS"] = True  # WebView2 and WebKit name files well
 
     # Only where the backend takes a PNG (Qt); on Windows and macOS, the executable's own.
     icon = system.window_icon()
@@ -91,6 +97,37 @@ def _native_view(window: Window) -> object | None:
     except ImportError:
         return None
     return BrowserView.instances.get(window.uid)
+
+
+def _save_downloads_as_named(view: object | None) -> None:
+    """Ask where to save each download the page starts, proposing the name it suggests."""
+    if view is None:
+        return
+    from platformdirs import user_downloads_dir
+    from qtpy import QtCore
+    from qtpy.QtWidgets import QFileDialog, QWidget
+
+    window = cast(QWidget, view)  # the BrowserView is the window's QMainWindow
+
+    def save(download) -> None:  # a QWebEngineDownloadRequest, on Qt's thread
+        folder = Path(user_downloads_dir())
+        if not folder.is_dir():
+            folder = Path.home()
+        path, _ = QFileDialog.getSaveFileName(
+            window, "Save As", str(folder / download.downloadFileName())
+        )
+        if not path:
+            download.cancel()
+            return
+        download.setDownloadDirectory(str(Path(path).parent))
+        download.setDownloadFileName(Path(path).name)
+        download.accept()
+        log.info("Saving a download to %s", path)
+
+    # Direct: Qt deletes a request nobody accepted as soon as the signal returns, and this
+    # runs in a pywebview thread, where a queued call would arrive too late (or never).
+    profile = window.webview.page().profile()  # type: ignore[attr-defined]
+    profile.downloadRequested.connect(save, QtCore.Qt.ConnectionType.DirectConnection)
 
 
 def _unblock_pywebview_threads(views: list[object], timeout: float = 1.0) -> None:

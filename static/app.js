@@ -1,5 +1,5 @@
 // Doorstep's only script: the two Bootstrap behaviours its pages use, on Bootstrap's own
-// markup, without Bootstrap's 80 KB bundle (which cost the window's start-up more than
+// markup, and the recovery code's Copy button, without Bootstrap's 80 KB bundle (which cost the window's start-up more than
 // anything else left on the page: docs/startup.md).
 document.addEventListener("click", (event) => {
   // The navbar's toggler shows and hides the links on narrow windows.
@@ -14,5 +14,31 @@ document.addEventListener("click", (event) => {
   const closer = event.target.closest('[data-bs-dismiss="alert"]');
   if (closer) {
     closer.closest(".alert").remove();
+    return;
+  }
+  // A Copy button puts its target's text on the clipboard and says so.
+  const copier = event.target.closest("[data-copy-target]");
+  if (copier) {
+    const text = document.querySelector(copier.dataset.copyTarget).textContent;
+    navigator.clipboard.writeText(text).then(() => {
+      copier.textContent = copier.dataset.copiedText;
+    });
+  }
+});
+
+// "Forgot your password?" takes along the email typed so far, so it need not be typed twice.
+document.addEventListener("input", (event) => {
+  if (event.target.id !== "email") {
+    return;
+  }
+  for (const link of document.querySelectorAll("a[data-carries-email]")) {
+    const url = new URL(link.href);
+    const email = event.target.value.trim();
+    if (email) {
+      url.searchParams.set("email", email);
+    } else {
+      url.searchParams.delete("email");
+    }
+    link.href = url;
   }
 });

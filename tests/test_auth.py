@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.data import PASSWORD
-from tests.support.forms import csrf_token_from
+from tests.support.forms import csrf_token_from, recovery_code_from
 from webapp.extensions import db
 from webapp.models import User
 
@@ -31,6 +31,9 @@ def test_register_page_has_the_labelled_fields(client):
 
 def test_register_stores_the_user_and_sends_them_to_log_in(client, auth, app):
     response = auth.register(username="Mei", email="  Mei.Chen@Example.COM ")
+    assert response.status_code == 200
+    recovery_code_from(response.get_data(as_text=True))  # shown once, before the login page
+    response = auth.saved_recovery_code()
     assert response.status_code == 302
     assert response.location.startswith("/login")
     with app.app_context():
@@ -46,7 +49,7 @@ def test_register_stores_the_user_and_sends_them_to_log_in(client, auth, app):
 
 
 def test_chinese_username_is_welcome(client, auth):
-    assert auth.register(username="陈美玲", email="meiling@example.com").status_code == 302
+    assert auth.register(username="陈美玲", email="meiling@example.com").status_code == 200
     auth.login(email="meiling@example.com")
     assert "Welcome back, 陈美玲!" in client.get("/").get_data(as_text=True)
 

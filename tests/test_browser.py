@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -9,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.support.artifacts import keep_artifact
+from tests.support.forms import RECOVERY_CODE
 from tests.support.processes import start_serve
 
 pytestmark = pytest.mark.browser
@@ -49,7 +51,7 @@ def server(doorstep, tmp_path):
 @pytest.fixture
 def page(browser, server, tmp_path, request):
     """A browser tab that records every request it makes."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     tab = context.new_page()
     tab.requested_urls = []
     tab.on("request", lambda req: tab.requested_urls.append(req.url))
@@ -81,13 +83,34 @@ def width_ratio(page, inner: str, outer: str) -> float:
     )
 
 
-def register(page, username="Mei", email="mei@example.com", password="correct horse"):
+def register(
+    page, username="Mei", email="mei@example.com", password="correct horse", on_code_page=None
+) -> str:
+    """Create an account through the form; return the recovery code it showed."""
+    from playwright.sync_api import expect
+
     page.get_by_role("link", name="Create account").first.click()
     page.get_by_label("Username").fill(username)
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_label("Confirm password").fill(password)
     page.get_by_role("button", name="Create account").click()
+    code = shown_recovery_code(page)
+    if on_code_page:
+        on_code_page()
+    page.get_by_role("button", name="I have saved my recovery code").click()
+    expect(page).to_have_url(re.compile(r"/login\?email="))
+    return code
+
+
+def shown_recovery_code(page) -> str:
+    """The recovery code on the page, checked for its form."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name="Save your recovery code")).to_be_visible()
+    code = page.get_by_test_id("recovery-code").inner_text().strip()
+    assert RECOVERY_CODE.fullmatch(code), code
+    return code
 
 
 def test_register_log_in_greeting_account_log_out(page, server, tmp_path):
@@ -119,7 +142,7 @@ def test_register_log_in_greeting_account_log_out(page, server, tmp_path):
     expect(page.get_by_test_id("account-email")).to_have_text("mei@example.com")
     screenshot(page, tmp_path, "4-account")
 
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log out", exact=True).click()
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("You have been logged out.")
     expect(alert).to_have_class("alert alert-success alert-dismissible fade show")
@@ -206,3 +229,111 @@ def test_missing_page_has_a_way_home(page, server, tmp_path):
     screenshot(page, tmp_path, "9-not-found")
     page.get_by_role("link", name="Back to the start page").click()
     expect(page).to_have_url(server.base_url)
+
+
+def test_the_account_life_cycle(page, server, tmp_path):
+    """Everything an account can do, in the order a user might: the issue's "done means"."""
+    from playwright.sync_api import expect
+
+    page.goto(server.url)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+
+    def copy_and_save_the_code():
+        screenshot(page, tmp_path, "10-recovery-code")
+        page.get_by_role("button", name="Copy").click()
+        expect(page.get_by_role("button", name="Copied")).to_be_visible()
+        assert page.evaluate("navigator.clipboard.readText()") == first_code()
+        with page.expect_download() as saved:
+            page.get_by_role("link", name="Save as a text file").click()
+        assert saved.value.suggested_filename == "doorstep-recovery-code.txt"
+        text = Path(saved.value.path()).read_text(encoding="utf-8")
+        assert text == f"Doorstep recovery code: {first_code()}\n"
+
+    def first_code() -> str:
+        return page.get_by_test_id("recovery-code").inner_text().strip()
+
+    code = register(page, on_code_page=copy_and_save_the_code)
+    expect(page.get_by_role("alert")).to_have_text("Your account is ready — log in to continue.")
+    page.get_by_label("Password").fill("correct horse")
+    page.get_by_role("button", name="Log in").click()
+
+    # The account page: details, what can be done, and where the account is logged in.
+    page.get_by_role("link", name="Account", exact=True).click()
+    logins = page.get_by_test_id("logins")
+    expect(logins.get_by_test_id("this-login")).to_contain_text("Chromium on Linux")
+    expect(logins.get_by_test_id("this-login")).to_contain_text("this window")
+    screenshot(page, tmp_path, "11-account")
+
+    # A new name, greeted at once.
+    page.get_by_role("link", name="Edit profile").click()
+    page.get_by_label("Username").fill("Meiling")
+    screenshot(page, tmp_path, "12-profile")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("alert")).to_have_text("Your profile has been saved.")
+    expect(page.get_by_test_id("account-username")).to_have_text("Meiling")
+    page.get_by_role("link", name="Doorstep").click()
+    expect(page.get_by_role("heading", name="Welcome back, Meiling!")).to_be_visible()
+
+    # A new password: a wrong current one is explained first.
+    page.get_by_role("link", name="Account", exact=True).click()
+    page.get_by_role("link", name="Change password").click()
+    page.get_by_label("Current password").fill("not it at all")
+    page.get_by_label("New password", exact=True).fill("a new battery staple")
+    page.get_by_label("Confirm new password").fill("a new battery staple")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_text("That is not your current password.")).to_be_visible()
+    screenshot(page, tmp_path, "13-password-error")
+    page.get_by_label("Current password").fill("correct horse")
+    page.get_by_label("New password", exact=True).fill("a new battery staple")
+    page.get_by_label("Confirm new password").fill("a new battery staple")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("alert")).to_have_text("Your password has been changed.")
+
+    # The data, downloaded.
+    with page.expect_download() as exported:
+        page.get_by_role("link", name="Download my data").click()
+    assert exported.value.suggested_filename == "doorstep-Meiling.json"
+    data = json.loads(Path(exported.value.path()).read_text(encoding="utf-8"))
+    assert (data["username"], data["email"]) == ("Meiling", "mei@example.com")
+    assert data["logins"][0]["client"] == "Chromium on Linux" and data["logins"][0]["current"]
+
+    # Log out everywhere.
+    page.get_by_role("button", name="Log out everywhere").click()
+    expect(page).to_have_url(server.base_url)
+    expect(page.get_by_role("alert")).to_have_text("You have been logged out everywhere.")
+    expect(page.get_by_text("Welcome back")).to_have_count(0)
+    screenshot(page, tmp_path, "14-logged-out-everywhere")
+
+    # Forgot the password: the code from registration gets back in, and a new code replaces it.
+    page.get_by_role("navigation").get_by_role("link", name="Log in").click()
+    page.get_by_label("Email").fill("mei@example.com")
+    page.get_by_role("link", name="Forgot your password?").click()
+    expect(page.get_by_label("Email")).to_have_value("mei@example.com")
+    page.get_by_label("Recovery code").fill(code.lower().replace("-", " "))
+    page.get_by_label("New password", exact=True).fill("third time lucky")
+    page.get_by_label("Confirm new password").fill("third time lucky")
+    screenshot(page, tmp_path, "15-recover")
+    page.get_by_role("button", name="Reset password").click()
+    assert shown_recovery_code(page) != code
+    page.get_by_role("button", name="I have saved my recovery code").click()
+    expect(page.get_by_role("alert")).to_have_text("Your password has been reset.")
+    expect(page.get_by_label("Email")).to_have_value("mei@example.com")
+    screenshot(page, tmp_path, "16-password-reset")
+    page.get_by_label("Password").fill("third time lucky")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Welcome back, Meiling!")).to_be_visible()
+
+    # Delete the account, then make it again with the same email.
+    page.get_by_role("link", name="Account", exact=True).click()
+    page.get_by_role("link", name="Delete account").click()
+    page.get_by_label("Password").fill("third time lucky")
+    screenshot(page, tmp_path, "17-delete")
+    page.get_by_role("button", name="Delete account").click()
+    expect(page).to_have_url(server.base_url)
+    expect(page.get_by_role("alert")).to_have_text("Your account has been deleted.")
+    screenshot(page, tmp_path, "18-deleted")
+    register(page, username="Meiling", email="mei@example.com")
+    expect(page.get_by_role("alert")).to_have_text("Your account is ready — log in to continue.")
+
+    hosts = {urlsplit(url).hostname for url in page.requested_urls}
+    assert hosts <= {"127.0.0.1", None}, page.requested_urls

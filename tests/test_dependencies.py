@@ -85,6 +85,19 @@ def test_pywebview_qt_keeps_each_windows_browser_view_by_its_uid(qt_browser_view
     assert re.search(r"self\._js_results\s*=\s*\{\s*\}", source), why
 
 
+def test_pywebview_qt_browser_views_hold_their_qwebengineview(qt_browser_view):
+    why = moved(
+        "BrowserView.webview (the QWebEngineView, whose profile signals downloads)",
+        "desktop/window.py's _save_downloads_as_named",
+        "pywebview",
+    )
+    source = inspect.getsource(qt_browser_view.__init__)
+    assert re.search(r"self\.webview\s*=\s*BrowserView\.WebView\(", source), why
+    # Only with ALLOW_DOWNLOADS does pywebview connect its own handler beside ours.
+    assert re.search(r"if settings\['ALLOW_DOWNLOADS'\]:\s*\n\s*self\.webview\.page\(\)"
+                     r"\.profile\(\)\.downloadRequested\.connect", source), why  # fmt: skip
+
+
 def test_pywebview_qt_js_callers_wait_on_a_semaphore_that_releasing_unblocks(qt_browser_view):
     # The thread pywebview's evaluate_js blocks forever once the window is gone: the exact
     # case desktop/window.py's _unblock_pywebview_threads exists for.
@@ -162,6 +175,34 @@ def test_flask_login_can_be_told_the_request_has_no_user():
         # With no user loader at all: it must not try to load one from the database.
         manager._update_request_context_with_user()
         assert current_user.is_anonymous, why
+
+
+def test_flask_login_drops_a_remember_cookie_the_session_marks_clear():
+    from flask import Flask, session
+    from flask_login import LoginManager
+    from flask_login.utils import decode_cookie, encode_cookie
+
+    why = moved(
+        'session["_remember"] = "clear" and flask_login.utils.decode_cookie',
+        "webapp/auth/logins.py's forget_ended_login",
+        "flask-login",
+    )
+    app = Flask(__name__)
+    app.secret_key = "test"
+    LoginManager(app).user_loader(lambda token: None)
+
+    @app.get("/")
+    def index():
+        session["_remember"] = "clear"
+        return ""
+
+    with app.test_request_context():
+        cookie = encode_cookie("a login token")
+        assert decode_cookie(cookie) == "a login token", why
+    client = app.test_client()
+    client.set_cookie("remember_token", cookie)
+    response = client.get("/")
+    assert "remember_token=;" in response.headers.get("Set-Cookie", ""), why
 
 
 # --- Flask-Migrate (webapp/database.py, webapp/migrations/env.py) ------------------------

@@ -105,16 +105,7 @@ def test_register_log_in_greeting_log_out_over_http(server, data_dir):
     assert browser.path == "/" and "token" not in browser.url
     assert "<title>Doorstep</title>" in browser.html
 
-    browser.get(base + "register")
-    browser.post(
-        base + "register",
-        {
-            "username": "Frieda",
-            "email": "frieda@example.org",
-            "password": "correct horse",
-            "confirm": "correct horse",
-        },
-    )
+    browser.register(base, "Frieda", "frieda@example.org", "correct horse")
     assert browser.path == "/login", browser.alerts()
     assert any("Your account is ready" in a for a in browser.alerts())
 

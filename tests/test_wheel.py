@@ -156,16 +156,7 @@ def test_the_installed_wheel_registers_logs_in_and_logs_out(dists, tmp_path):
         browser.get(url)  # the token in the URL becomes a cookie
         browser.get(base + "static/vendor/bootstrap/bootstrap.min.css")  # a 404 would raise
 
-        browser.get(base + "register")
-        browser.post(
-            base + "register",
-            {
-                "username": "Mei",
-                "email": "mei@example.com",
-                "password": "correct horse",
-                "confirm": "correct horse",
-            },
-        )
+        browser.register(base, "Mei", "mei@example.com", "correct horse")
         assert urllib.parse.urlsplit(browser.url).path == "/login", browser.alerts()
         browser.post(base + "login", {"email": "mei@example.com", "password": "correct horse"})
         assert "Welcome back, Mei!" in browser.html, browser.alerts()

@@ -7,6 +7,7 @@ The tests marked @source_and_frozen run against the PyInstaller bundle too.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -25,7 +26,7 @@ from tests.support.bundle import source_and_frozen
 from tests.support.data import V0_1_0_ACCOUNTS, load_0_1_0_database, load_newer_database
 from tests.support.devtools import CDPSession, cdp_targets, loaded_page
 from tests.support.processes import Running, free_port, launch, port_is_free, wait_for
-from tests.support.x11 import close_window, find_window, screenshot, window_size, xvfb
+from tests.support.x11 import close_window, find_window, press_key, screenshot, window_size, xvfb
 
 pytestmark = pytest.mark.window
 
@@ -106,6 +107,12 @@ class Window:
         with CDPSession(target["webSocketDebuggerUrl"]) as cdp:
             return cdp.evaluate(expression)
 
+    def screenshot_of(self, window: int, tmp_path: Path, name: str) -> Path:
+        """Save a screenshot of another of the app's windows (a dialog) for humans."""
+        path = screenshot(self.display, tmp_path / name, window)
+        keep_artifact(path, f"{self.artifact_prefix}window-{name}")
+        return path
+
     def screenshot(self, tmp_path: Path, name: str) -> Path:
         """Save a screenshot of the window once it has painted, and keep a copy for humans."""
         path = tmp_path / name
@@ -120,6 +127,8 @@ class Window:
             ).stdout
             return int(colours or 0) > 20
 
+        # Two animation frames after the page loaded, its pixels have reached the window.
+        self.run_js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         wait_for(painted, 20, "the window to paint", interval=0.2)
         keep_artifact(path, f"{self.artifact_prefix}window-{name}")
         return path
@@ -248,6 +257,14 @@ def test_whole_flow_in_the_window_and_remember_me_survives_a_restart(
         },
         "Create account",
     )
+    # The recovery code is shown once, in the window too, before the login page.
+    wait_for(
+        lambda: window.run_js("document.querySelector('[data-testid=recovery-code]') !== null"),
+        30,
+        "the recovery code page",
+    )
+    window.screenshot(tmp_path, "recovery-code.png")
+    _submit(window, {}, "I have saved my recovery code")
     window.page("/login", timeout=30)
     _submit(
         window,
@@ -280,6 +297,94 @@ def test_whole_flow_in_the_window_and_remember_me_survives_a_restart(
     again.screenshot(tmp_path, "logged-out.png")
     close_window(display, again.xid)
     assert again.running.wait(10) == 0
+
+
+def _goto(window: Window, path: str) -> dict:
+    window.run_js(f"location.href = {path!r}; true")
+    return window.page(path, timeout=30)
+
+
+def _shown_recovery_code(window: Window) -> str:
+    return wait_for(
+        lambda: window.run_js(
+            "(document.querySelector('[data-testid=recovery-code]') || {}).textContent || ''"
+        ).strip(),
+        30,
+        "a recovery code in the window",
+    )
+
+
+def _save_download(window: Window, display: str, tmp_path: Path, name: str) -> Path:
+    """Accept the Save As dialog a download opened, with the name it proposes; return the file."""
+    dialog = wait_for(lambda: find_window(display, "Save As"), 30, "the Save As dialog")
+    window.screenshot_of(dialog, tmp_path, name)
+    press_key(display, dialog, "Return")
+    downloads = tmp_path / "home" / "Downloads"
+
+    def finished() -> Path | None:
+        # Chromium writes into a hidden temporary file, then renames it.
+        files = list(downloads.iterdir())
+        done = [path for path in files if not path.name.startswith(".")]
+        return done[0] if done and len(done) == len(files) else None
+
+    return wait_for(finished, 30, "the saved file")
+
+
+def test_the_account_life_cycle_in_the_window(open_window, display, tmp_path):
+    env = {
+        "DOORSTEP_ARGON2_TIME_COST": "1",
+        "DOORSTEP_ARGON2_MEMORY_COST": "8",
+        "DOORSTEP_ARGON2_PARALLELISM": "1",
+        # Downloads land in $HOME/Downloads, when the Save As dialog's proposal is taken.
+        "HOME": str(tmp_path / "home"),
+    }
+    (tmp_path / "home" / "Downloads").mkdir(parents=True)
+    window = open_window(env=env)
+    window.page("/")
+    _goto(window, "/register")
+    fields = {"username": "陈美玲", "email": "mei@example.com"}
+    password = {"password": "correct horse", "confirm": "correct horse"}
+    _submit(window, {**fields, **password}, "Create account")
+    code = _shown_recovery_code(window)
+    _submit(window, {}, "I have saved my recovery code")
+    window.page("/login", timeout=30)
+    _submit(window, {"password": "correct horse"}, "Log in")
+    window.page("/", timeout=30)
+
+    text = _goto(window, "/account")["text"]
+    assert "Doorstep window this window" in " ".join(text.split())
+    window.screenshot(tmp_path, "account.png")
+
+    # "Download my data" saves the file where the user says, with the name the page gives.
+    window.run_js("document.querySelector('a[href=\"/account/export\"]').click(); true")
+    saved = _save_download(window, display, tmp_path, "save-as.png")
+    assert saved.name == "doorstep-陈美玲.json"
+    data = json.loads(saved.read_text(encoding="utf-8"))
+    assert data["username"] == "陈美玲" and data["logins"][0]["client"] == "Doorstep window"
+
+    _goto(window, "/account/password")
+    new = {"password": "a new battery staple", "confirm": "a new battery staple"}
+    _submit(window, {"current_password": "correct horse", **new}, "Change password")
+    assert "Your password has been changed." in window.page("/account", timeout=30)["text"]
+
+    _submit(window, {}, "Log out everywhere")
+    state = window.page("/", timeout=30)
+    assert "You have been logged out everywhere." in state["text"]
+    assert "Welcome back" not in state["text"]
+
+    _goto(window, "/recover")
+    third = {"password": "third time lucky", "confirm": "third time lucky"}
+    _submit(window, {"email": "mei@example.com", "recovery_code": code, **third}, "Reset password")
+    assert _shown_recovery_code(window) != code
+    _submit(window, {}, "I have saved my recovery code")
+    assert "Your password has been reset." in window.page("/login", timeout=30)["text"]
+    _submit(window, {"password": "third time lucky"}, "Log in")
+    assert "Welcome back, 陈美玲!" in window.page("/", timeout=30)["text"]
+
+    _goto(window, "/account/delete")
+    _submit(window, {"password": "third time lucky"}, "Delete account")
+    assert "Your account has been deleted." in window.page("/", timeout=30)["text"]
+    window.screenshot(tmp_path, "account-deleted.png")
 
 
 def test_link_to_another_site_opens_in_the_system_browser(open_window, display, tmp_path):

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 from flask import Flask
 
-from webapp import auth, database, errors, main
+from webapp import account, auth, database, errors, main
+from webapp.cli import users
 from webapp.config import configure
 from webapp.extensions import csrf, db, login_manager
 from webapp.paths import resource_root
@@ -29,8 +30,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
     errors.register(app)
     app.add_template_filter(local_time)
+    app.cli.add_command(users)  # `flask users ...`; `doorstep users ...` runs it too
     return app
 
 

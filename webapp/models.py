@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import unicodedata
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import String, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, String, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column, reconstructor, relationship
 
 from webapp.extensions import db
 
@@ -34,6 +37,13 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def iso_utc(value: datetime | None) -> str | None:
+    """Return a stored (naive UTC) time in ISO 8601 with its offset, to the second."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc).isoformat(timespec="seconds")
+
+
 def normalize_username(username: str) -> str:
     """Return `username` as stored: trimmed and in Unicode NFC."""
     return unicodedata.normalize("NFC", username.strip())
@@ -50,6 +60,36 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+# Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand stays unambiguous.
+RECOVERY_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+RECOVERY_CODE_GROUPS = 4
+RECOVERY_CODE_GROUP_LENGTH = 4
+# Crockford's decoding: the letters people write for the digits they look like.
+_CROCKFORD_LOOKALIKES = str.maketrans({"I": "1", "L": "1", "O": "0"})
+
+
+def new_recovery_code() -> str:
+    """Return a random recovery code, like `7KQ2-M9XD-4RTC-W8HN` (80 bits)."""
+    return "-".join(
+        "".join(secrets.choice(RECOVERY_CODE_ALPHABET) for _ in range(RECOVERY_CODE_GROUP_LENGTH))
+        for _ in range(RECOVERY_CODE_GROUPS)
+    )
+
+
+def normalize_recovery_code(typed: str) -> str:
+    """Return a typed code as it was made: case, hyphens and spaces ignored, I/L/O as 1/1/0."""
+    return "".join(typed.split()).replace("-", "").upper().translate(_CROCKFORD_LOOKALIKES)
+
+
+def hash_login_token(token: str) -> str:
+    """Return the stored form of a login token: a database alone cannot forge a cookie."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AccountTaken(Exception):
+    """The username or email was taken between the form's check and the commit."""
+
+
 class User(UserMixin, Model):
     """A local account."""
 
@@ -62,6 +102,12 @@ class User(UserMixin, Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # None for accounts made before recovery codes existed (0.1.0) until they make one.
+    recovery_code_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+
+    logins: Mapped[list[Login]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="Login.created_at"
+    )
 
     def __init__(self, *, username: str, email: str, password: str) -> None:
         super().__init__(
@@ -70,6 +116,29 @@ class User(UserMixin, Model):
             email=normalize_email(email),
         )
         self.set_password(password)
+        self.forget_current_login()
+
+    @classmethod
+    def create(cls, *, username: str, email: str, password: str) -> tuple[User, str]:
+        """Store a new account with a fresh recovery code; return it and the code.
+
+        Raises AccountTaken when someone took the username or email since validation.
+        """
+        user = cls(username=username, email=email, password=password)
+        code = user.make_recovery_code()
+        db.session.add(user)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            raise AccountTaken from None
+        return user, code
+
+    @reconstructor
+    def forget_current_login(self) -> None:
+        """Start with no current login (the ORM calls this on every loaded user too)."""
+        # The login this request runs under: Flask-Login's id for the user (see get_id).
+        self.current_login: Login | None = None
 
     def set_password(self, password: str) -> None:
         """Store an Argon2id hash of `password`."""
@@ -86,9 +155,41 @@ class User(UserMixin, Model):
             self.set_password(password)
         return True
 
-    def record_login(self) -> None:
-        """Note the time of a successful login."""
+    def get_id(self) -> str | None:
+        """Return the current login's token: sessions and remember-me cookies carry it,
+        never the user id, so ending a login ends every cookie made for it."""
+        return self.current_login.token if self.current_login else None
+
+    def start_login(self, client: str) -> Login:
+        """Record a new login from `client` (a short description) and make it current."""
         self.last_login_at = utcnow()
+        login = Login(user=self, client=client)
+        db.session.add(login)
+        self.current_login = login
+        return login
+
+    def end_logins(self, *, keep_current: bool = False) -> None:
+        """Delete the user's logins, all of them or all but the current one."""
+        statement = delete(Login).where(Login.user_id == self.id)
+        if keep_current and self.current_login is not None:
+            statement = statement.where(Login.id != self.current_login.id)
+        db.session.execute(statement)
+        db.session.expire(self, ["logins"])
+
+    def make_recovery_code(self) -> str:
+        """Replace the recovery code with a new one; return it (it is stored only hashed)."""
+        code = new_recovery_code()
+        self.recovery_code_hash = password_hasher().hash(normalize_recovery_code(code))
+        return code
+
+    def check_recovery_code(self, typed: str) -> bool:
+        """Return whether `typed` is the user's current recovery code."""
+        if self.recovery_code_hash is None:
+            return False
+        try:
+            return password_hasher().verify(self.recovery_code_hash, normalize_recovery_code(typed))
+        except (VerificationError, InvalidHashError):
+            return False
 
     @classmethod
     def by_email(cls, email: str) -> User | None:
@@ -99,6 +200,55 @@ class User(UserMixin, Model):
     def by_username(cls, username: str) -> User | None:
         """Return the user with this username, ignoring case."""
         return db.session.scalar(select(cls).where(cls.username_key == username_key(username)))
+
+
+class Login(Model):
+    """One login: what a session and a remember-me cookie stand for, until it is ended."""
+
+    __tablename__ = "logins"
+
+    # How often last_seen_at is written: reading a page should rarely mean writing the disk.
+    SEEN_RESOLUTION = timedelta(minutes=1)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    client: Mapped[str] = mapped_column(String(100), default="")
+
+    user: Mapped[User] = relationship(back_populates="logins")
+
+    def __init__(self, *, user: User, client: str) -> None:
+        token = secrets.token_urlsafe(32)
+        super().__init__(user=user, client=client[:100], token_hash=hash_login_token(token))
+        # The token itself lives only in the cookies, and here for the request that uses it.
+        self.token: str | None = token
+
+    @reconstructor
+    def _no_token_yet(self) -> None:
+        self.token = None
+
+    @classmethod
+    def by_token(cls, token: str) -> Login | None:
+        """Return the login a cookie's token names, if it has not been ended."""
+        login = db.session.scalar(select(cls).where(cls.token_hash == hash_login_token(token)))
+        if login is not None:
+            login.token = token
+        return login
+
+    def seen(self) -> bool:
+        """Note that the login was used now; return whether that needs saving."""
+        now = utcnow()
+        if now - self.last_seen_at < self.SEEN_RESOLUTION:
+            return False
+        self.last_seen_at = now
+        return True
+
+    @classmethod
+    def end_unusable(cls, idle_for: timedelta) -> None:
+        """Delete logins idle longer than any cookie for them can live."""
+        db.session.execute(delete(cls).where(cls.last_seen_at < utcnow() - idle_for))
 
 
 def password_hasher() -> PasswordHasher:

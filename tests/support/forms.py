@@ -3,6 +3,7 @@ for Flask's test client; both find the CSRF token a rendered form carries."""
 
 from __future__ import annotations
 
+import copy
 import http.cookiejar
 import re
 import urllib.parse
@@ -12,6 +13,16 @@ from typing import Any
 
 from tests.support.data import PASSWORD
 
+RECOVERY_CODE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}(?:-[0-9A-HJKMNP-TV-Z]{4}){3}\b")
+
+
+def recovery_code_from(html: str) -> str:
+    """Return the recovery code a page shows."""
+    match = re.search(r'data-testid="recovery-code"><code id="recovery-code">([^<]+)<', html)
+    assert match, "no recovery code on the page"
+    assert RECOVERY_CODE.fullmatch(match.group(1)), match.group(1)
+    return match.group(1)
+
 
 def csrf_token_from(html: str) -> str:
     """Return the CSRF token a rendered form carries."""
@@ -20,6 +31,19 @@ def csrf_token_from(html: str) -> str:
     )
     assert match, "no CSRF token in the page"
     return match.group(1)
+
+
+def recover(client: Any, code: str, email: str, password: str, confirm: str | None = None):
+    """Post the /recover form on a Flask test client."""
+    return client.post(
+        "/recover",
+        data={
+            "email": email,
+            "recovery_code": code,
+            "password": password,
+            "confirm": password if confirm is None else confirm,
+        },
+    )
 
 
 class AuthActions:
@@ -39,6 +63,10 @@ class AuthActions:
                 "confirm": password if confirm is None else confirm,
             },
         )
+
+    def saved_recovery_code(self):
+        """Press "I have saved my recovery code" on the page a new code was shown on."""
+        return self._client.post("/recovery-code/saved")
 
     def login(self, email="mei@example.com", password=PASSWORD, remember=False, next=None):
         """Post the login form."""
@@ -105,6 +133,22 @@ class Browser:
         """POST the form on the last page (its CSRF token included) to `url`; return the page."""
         data = urllib.parse.urlencode({"csrf_token": self.csrf(), **fields}).encode()
         return self._open(urllib.request.Request(url, data=data, method="POST"))
+
+    def copy(self) -> Browser:
+        """A second client holding copies of this one's cookies, as a thief would."""
+        thief = Browser()
+        for cookie in self.jar:
+            thief.jar.set_cookie(copy.copy(cookie))
+        return thief
+
+    def register(self, base: str, username: str, email: str, password: str) -> str:
+        """Create an account through the form, continue past its recovery code, and return
+        the code."""
+        self.get(base + "register")
+        fields = {"username": username, "email": email, "password": password, "confirm": password}
+        code = recovery_code_from(self.post(base + "register", fields))
+        self.post(base + "recovery-code/saved", {})
+        return code
 
     def csrf(self) -> str:
         """The CSRF token of the last page's form."""

@@ -141,3 +141,30 @@ def close_window(display: str, window: int) -> None:
         xlib.XFlush(dpy)
     finally:
         xlib.XCloseDisplay(dpy)
+
+
+def press_key(display: str, window: int, keysym: str = "Return") -> None:
+    """Focus `window` and press and release `keysym` on it, as a user's keyboard would (XTest)."""
+    xlib = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    xtst = ctypes.CDLL(ctypes.util.find_library("Xtst") or "libXtst.so.6")
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    xlib.XStringToKeysym.restype = ctypes.c_ulong
+    xlib.XStringToKeysym.argtypes = [ctypes.c_char_p]
+    xlib.XKeysymToKeycode.restype = ctypes.c_ubyte
+    xlib.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    xlib.XSetInputFocus.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_ulong]
+    xlib.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
+    dpy = xlib.XOpenDisplay(display.encode())
+    if not dpy:
+        raise RuntimeError(f"cannot open X display {display}")
+    try:
+        xlib.XSetInputFocus(dpy, window, 2, 0)  # RevertToParent, CurrentTime
+        keycode = xlib.XKeysymToKeycode(dpy, xlib.XStringToKeysym(keysym.encode()))
+        xtst.XTestFakeKeyEvent(dpy, keycode, 1, 0)
+        xtst.XTestFakeKeyEvent(dpy, keycode, 0, 0)
+        xlib.XSync(dpy, 0)
+    finally:
+        xlib.XCloseDisplay(dpy)

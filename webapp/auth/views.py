@@ -6,25 +6,13 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
-from flask_login import login_required, login_user, logout_user, user_loaded_from_cookie
-from sqlalchemy.exc import IntegrityError
+from flask_login import current_user, login_required
 
 from webapp.auth import bp
-from webapp.auth.forms import LoginForm, RegistrationForm
+from webapp.auth.forms import LoginForm, RecoverForm, RegistrationForm
+from webapp.auth.logins import AFTER_RECOVERY_CODE, log_in, log_out, show_recovery_code
 from webapp.extensions import db, login_manager
-from webapp.models import User
-
-
-@login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    """Return the user a session or remember-me cookie names."""
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
-
-
-@user_loaded_from_cookie.connect
-def restore_greeting(_app, user: User) -> None:
-    """Put the username back in a session rebuilt from the remember-me cookie."""
-    session["username"] = user.username
+from webapp.models import AccountTaken, User
 
 
 @login_manager.unauthorized_handler
@@ -38,29 +26,28 @@ def ask_to_log_in():
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
-    """Create an account, then send the new user to log in."""
+    """Create an account, show its recovery code once, then send the new user to log in."""
     form = RegistrationForm()
     prefill_email(form)
     if form.validate_on_submit():
         # Validated: every field holds text.
-        user = User(
-            username=cast(str, form.username.data),
-            email=cast(str, form.email.data),
-            password=cast(str, form.password.data),
-        )
-        db.session.add(user)
         try:
-            db.session.commit()
-        except IntegrityError:
-            # Someone else took the name or email between validation and commit.
-            db.session.rollback()
+            user, code = User.create(
+                username=cast(str, form.username.data),
+                email=cast(str, form.email.data),
+                password=cast(str, form.password.data),
+            )
+        except AccountTaken:
             # A list once the form is validated (the stubs say Sequence).
             cast(list[str], form.username.errors).append(
                 "That username or email was just taken. Try again."
             )
         else:
-            flash("Your account is ready — log in to continue.", "success")
-            return redirect(url_for("auth.login", email=user.email))
+            return show_recovery_code(
+                code,
+                then=url_for("auth.login", email=user.email),
+                message="Your account is ready — log in to continue.",
+            )
     return render_template("auth/register.html", form=form)
 
 
@@ -73,14 +60,8 @@ def login():
         if form.has_no_account:
             flash("No account uses that email yet — create one below.", "info")
             return redirect(url_for("auth.register", email=form.email.data))
-        user = form.user
-        assert user is not None  # not has_no_account: the form found the account
-        # Saved first: if the disk refuses the write, the visitor is not logged in either.
-        user.record_login()
-        db.session.commit()
-        session.clear()  # a fresh session at every login: no session fixation
-        login_user(user, remember=form.remember.data)
-        session["username"] = user.username
+        assert form.user is not None  # not has_no_account: the form found the account
+        log_in(form.user, remember=form.remember.data)
         return redirect(safe_next_url(request.args.get("next")) or url_for("main.index"))
     return render_template("auth/login.html", form=form)
 
@@ -88,14 +69,46 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    """Log out and say so in a flash alert."""
-    logout_user()
-    session.pop("username", None)
+    """End this login and say so in a flash alert."""
+    db.session.delete(current_user.current_login)
+    db.session.commit()  # first: if the disk refuses, the login is not pretended ended
+    log_out()
     flash("You have been logged out.", "success")
     return redirect(url_for("main.index"))
 
 
-def prefill_email(form: LoginForm | RegistrationForm) -> None:
+@bp.route("/recover", methods=["GET", "POST"])
+def recover():
+    """Set a new password with the recovery code; end every login; show a new code once."""
+    form = RecoverForm()
+    prefill_email(form)
+    if form.validate_on_submit():
+        user = form.user
+        assert user is not None  # the code matched this account
+        user.set_password(cast(str, form.password.data))
+        user.end_logins()
+        code = user.make_recovery_code()  # the used one is spent
+        db.session.commit()
+        log_out()  # whoever was logged in here, this browser now starts afresh
+        return show_recovery_code(
+            code,
+            then=url_for("auth.login", email=user.email),
+            message="Your password has been reset.",
+        )
+    return render_template("auth/recover.html", form=form)
+
+
+@bp.post("/recovery-code/saved")
+def recovery_code_saved():
+    """Go on from a recovery code's page to where the flow it ended continues."""
+    after = session.pop(AFTER_RECOVERY_CODE, None)
+    if not after:  # pressed twice, or in a second tab
+        return redirect(url_for("main.index"))
+    flash(after["message"], "success")
+    return redirect(safe_next_url(after["url"]) or url_for("main.index"))
+
+
+def prefill_email(form: LoginForm | RegistrationForm | RecoverForm) -> None:
     """Fill in the email passed along in `?email=` when the form is first shown."""
     if not form.is_submitted() and request.args.get("email"):
         form.email.data = request.args["email"]

@@ -1,4 +1,4 @@
-"""The landing page and the account page."""
+"""The landing page."""
 
 from flask import Blueprint
 

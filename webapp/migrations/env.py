@@ -13,8 +13,13 @@ from webapp.extensions import db
 config = context.config
 # Doorstep's upgrade at start hands over its connection (and its transaction).
 shared_connection = config.attributes.get("connection")
-# `flask db ...` shows Alembic's progress on stderr; an app's own logging is left alone.
-if click.get_current_context(silent=True) is not None and config.config_file_name:
+# `flask db ...` shows Alembic's progress on stderr; an upgrade run by the app itself (at start,
+# or under another command such as `users`) keeps quiet, and an app's own logging is left alone.
+if (
+    shared_connection is None
+    and click.get_current_context(silent=True) is not None
+    and config.config_file_name
+):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 

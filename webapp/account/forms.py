@@ -1,0 +1,91 @@
+"""Forms of the account pages; each asks for the password before it changes anything."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import ValidationError
+
+from webapp.auth.forms import (
+    check_email,
+    check_username,
+    confirm_field,
+    email_field,
+    new_password_field,
+    password_field,
+    username_field,
+)
+from webapp.models import normalize_email
+
+WRONG_PASSWORD = "That is not your current password."
+
+
+def check_current_password(field: PasswordField) -> None:
+    """Accept only the logged-in user's password."""
+    if not current_user.check_password(cast(str, field.data)):
+        raise ValidationError(WRONG_PASSWORD)
+
+
+class ChangePasswordForm(FlaskForm):
+    """Change the password, knowing the current one."""
+
+    current_password = password_field("Current password", "Enter your current password.")
+    password = new_password_field("New password")
+    confirm = confirm_field("Confirm new password", "password")
+
+    def validate_current_password(self, field: PasswordField) -> None:
+        """Accept only the current password."""
+        check_current_password(field)
+
+
+class ProfileForm(FlaskForm):
+    """Change the username and email; a new email needs the current password."""
+
+    username = username_field()
+    email = email_field()
+    # No validators of its own: needed only when the email changes (below).
+    current_password = PasswordField("Current password")
+
+    def validate_username(self, field: StringField) -> None:
+        """Allow the user's own name, or one nobody has."""
+        check_username(cast(str, field.data), owner=current_user)
+
+    def validate_email(self, field: EmailField) -> None:
+        """Allow the user's own email, or one no account uses."""
+        check_email(cast(str, field.data), owner=current_user)
+
+    @property
+    def changes_email(self) -> bool:
+        """Whether the form asks for a different email address."""
+        return normalize_email(self.email.data or "") != current_user.email
+
+    def validate_current_password(self, field: PasswordField) -> None:
+        """Ask for the password when the email changes: the email is how the account logs in."""
+        if not self.changes_email:
+            return
+        if not field.data:
+            raise ValidationError("Enter your current password to change your email.")
+        check_current_password(field)
+
+
+class DeleteAccountForm(FlaskForm):
+    """Delete the account, knowing its password."""
+
+    password = password_field("Password", "Enter your password to delete your account.")
+
+    def validate_password(self, field: PasswordField) -> None:
+        """Accept only the current password."""
+        check_current_password(field)
+
+
+class NewRecoveryCodeForm(FlaskForm):
+    """Replace the recovery code, knowing the current password."""
+
+    current_password = password_field("Current password", "Enter your current password.")
+
+    def validate_current_password(self, field: PasswordField) -> None:
+        """Accept only the current password."""
+        check_current_password(field)
