@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Stops cleanly on Ctrl-C or SIGTERM.",
     )
     serve.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s); any but a loopback address "
+        "serves other machines too, over unencrypted plain HTTP (the token still applies)",
     )
     serve.add_argument(
         "--port", type=int, default=0, help="port to listen on (default: 0, any free port)"

@@ -5,21 +5,29 @@ from __future__ import annotations
 import hmac
 import html
 from collections.abc import Callable, Iterable
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
+
+from werkzeug.sansio.http import parse_cookie
+
+from desktop.headers import NO_STORE, SECURITY_HEADERS, security_headers
 
 TOKEN_PARAM = "token"
 
 # Self-contained on purpose: a foreign Host fails before Flask routes anything, so these pages
 # cannot use url_for, templates or the request context (a layout page would turn 400 into 500).
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;"
+    "color:#212529}h1{font-size:1.5rem}"
+)
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title} · Doorstep</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;
-color:#212529}}h1{{font-size:1.5rem}}</style></head>
+<style>{style}</style></head>
 <body><h1>{title}</h1><p>{message}</p></body></html>
 """
+# The policy allows this page's own <style> by its hash, and no other inline style.
+_PAGE_HEADERS = security_headers(inline_styles=(_STYLE,))
 
 
 def cookie_name(port: int) -> str:
@@ -29,11 +37,14 @@ def cookie_name(port: int) -> str:
 
 def error_page(status: str, title: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
     """Return a small self-contained HTML error response as (status, headers, body)."""
-    body = _PAGE.format(title=html.escape(title), message=html.escape(message)).encode("utf-8")
+    body = _PAGE.format(
+        title=html.escape(title), message=html.escape(message), style=_STYLE
+    ).encode("utf-8")
     headers = [
         ("Content-Type", "text/html; charset=utf-8"),
         ("Content-Length", str(len(body))),
-        ("Cache-Control", "no-store"),
+        ("Cache-Control", NO_STORE),
+        *_PAGE_HEADERS,
     ]
     return status, headers, body
 
@@ -63,17 +74,14 @@ class AccessGuard:
         except UnicodeEncodeError:
             return False
 
-    def _cookie_token(self, environ: dict[str, Any]) -> str | None:
-        raw = environ.get("HTTP_COOKIE")
-        if not raw:
-            return None
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(raw)
-        except CookieError:
-            return None
-        morsel = jar.get(self.cookie)
-        return morsel.value if morsel else None
+    def _cookie_valid(self, environ: dict[str, Any]) -> bool:
+        # Werkzeug's parser reads the header as browsers write it and skips what it cannot
+        # read, where SimpleCookie gave up on the whole header: any other program on
+        # 127.0.0.1 (cookies do not separate ports) can set a cookie like json={"a":1}.
+        # The raw latin-1 text, not decoded as UTF-8: a stray byte must not fail either.
+        cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+        # Any of them: a stale cookie of the same name on another path is sent as well.
+        return any(self._valid(value) for value in cookies.getlist(self.cookie))
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Check Host, then token or cookie; pass allowed requests on to the app."""
@@ -96,7 +104,7 @@ class AccessGuard:
                 return self._forbidden(start_response)
             return self._redirect_without_token(environ, query, start_response)
 
-        if not self._valid(self._cookie_token(environ)):
+        if not self._cookie_valid(environ):
             return self._forbidden(start_response)
         return self.app(environ, start_response)
 
@@ -116,8 +124,9 @@ class AccessGuard:
             [
                 ("Location", location),
                 ("Set-Cookie", cookie),
-                ("Cache-Control", "no-store"),
+                ("Cache-Control", NO_STORE),
                 ("Content-Length", "0"),
+                *SECURITY_HEADERS,
             ],
         )
         return [b""]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 from pathlib import Path
 
 from desktop import system
@@ -21,6 +23,38 @@ log = logging.getLogger("doorstep.serve")
 
 # How long `serve` waits for the webapp before giving up.
 READY_TIMEOUT = 60.0
+# The --host values that mean every address of the machine.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether only this machine can reach `host` (a loopback address or localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: whatever it resolves to, treat it as reachable
+        return False
+
+
+def host_names(host: str) -> tuple[str, ...]:
+    """Return the Host names the guard allows besides 127.0.0.1 and localhost for --host."""
+    names = [url_host(host)]
+    if not is_loopback(host):
+        # Other machines may reach it by this machine's name as well as by the address.
+        names.append(socket.gethostname())
+    return tuple(names)
+
+
+def exposure_warning(host: str, port: int) -> str | None:
+    """Return the one-line warning for a --host other machines can reach, else None."""
+    if is_loopback(host):
+        return None
+    where = "every address of this machine" if host in WILDCARD_HOSTS else url_host(host)
+    return (
+        f"warning: serving on {where}, port {port}, to any machine that can reach it, over "
+        "unencrypted plain HTTP: the token, passwords and pages can be read on the way"
+    )
 
 
 def run(
@@ -38,7 +72,7 @@ def run(
             return 2
         token = new_token()
         server = EmbeddedServer(
-            sock, data_dir, token, host_names=(url_host(host),), log_path=log_path
+            sock, data_dir, token, host_names=host_names(host), log_path=log_path
         )
         server.start()
         if not server.ready.wait(READY_TIMEOUT) or server.error is not None:
@@ -50,6 +84,10 @@ def run(
             server.stop()
             return 1
 
+        warning = exposure_warning(host, server.port)
+        if warning:
+            tell_user(warning)
+            log.warning("%s", warning)
         url = f"http://{url_host(host)}:{server.port}/?token={token}"
         print(f"Doorstep is running at {url}", flush=True)
         log.info("Serving for testers on %s:%s", host, server.port)

@@ -10,12 +10,39 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from waitress.server import BaseWSGIServer
 
 log = logging.getLogger("doorstep.server")
 
 # Seconds stop() waits for in-flight requests and the server thread.
 STOP_TIMEOUT = 1.5
+
+# waitress's limits (docs/security.md, "The embedded server"). Twice the issue's 8 logins at
+# once: logins waiting for a hash slot (webapp/hashing.py caps them at one per core, at most
+# 8) hold their threads, and at least as many are left for pages meanwhile. An idle thread
+# costs next to nothing.
+THREADS = 16
+# Chromium opens at most 6 connections to a host, so the window and a browser or two stay
+# far below this; each connection may buffer a body of up to MAX_CONTENT_LENGTH, so this also
+# bounds that memory (64 MiB). Beyond it waitress stops accepting: a new connection waits in
+# the listen backlog, it is not refused.
+CONNECTION_LIMIT = 64
+# waitress's default is 120 s: a connection that sends nothing (or half a request) for 30 s
+# is closed, so trickling clients cannot hold the connections for long. Browsers and the
+# window reconnect for their next request; the check runs every CLEANUP_INTERVAL seconds.
+CHANNEL_TIMEOUT = 30
+CLEANUP_INTERVAL = 10
+# waitress checks a chunked body against the limit after each read (8 KiB at most), so one
+# can go that far past it before it is cut; memory buffers are kept this much larger.
+READ_MARGIN = 64 * 1024
+# When the webapp failed to load there is no MAX_CONTENT_LENGTH to read, and the failure
+# page reads no body at all.
+FAILURE_MAX_BODY = 64 * 1024
+# The webapp's own default (webapp/config.py), for a MAX_CONTENT_LENGTH set to none.
+DEFAULT_MAX_BODY = 1024 * 1024
 
 
 def new_token() -> str:
@@ -110,6 +137,52 @@ def _failure_app(log_path: Path | None, error: BaseException) -> Any:
     return app
 
 
+def make_waitress_server(wsgi: Any, sock: socket.socket, max_body: int) -> BaseWSGIServer:
+    """Return a waitress server for `wsgi` on `sock`, refusing bodies over `max_body` bytes."""
+    from waitress.server import BaseWSGIServer, create_server
+
+    # waitress refuses a Content-Length >= its limit, Flask one > MAX_CONTENT_LENGTH: + 1
+    # makes them the same limit. Refused from the declared length (or, chunked, as soon as
+    # the limit is passed), before the guard: a body too large for the webapp is never read.
+    limit = max_body + 1
+    server = create_server(
+        wsgi,
+        sockets=[sock],
+        threads=THREADS,
+        connection_limit=CONNECTION_LIMIT,
+        channel_timeout=CHANNEL_TIMEOUT,
+        cleanup_interval=CLEANUP_INTERVAL,
+        max_request_body_size=limit,
+        # Bodies within the limit stay in memory (at most CONNECTION_LIMIT of them), so
+        # nothing a client sends is ever written to a temporary file.
+        inbuf_overflow=limit + READ_MARGIN,
+        ident="Doorstep",
+        clear_untrusted_proxy_headers=True,
+    )
+    assert isinstance(server, BaseWSGIServer)  # one socket: one server, not a MultiSocketServer
+    # waitress answers malformed and oversized requests itself; those answers get the same
+    # security headers as every other.
+    server.channel_class = _headed_channel_class()
+    return server
+
+
+def _headed_channel_class() -> Any:
+    from waitress.channel import HTTPChannel
+    from waitress.task import ErrorTask
+
+    from desktop.headers import SECURITY_HEADERS
+
+    class HeadedErrorTask(ErrorTask):
+        def execute(self) -> None:
+            self.response_headers = [*self.response_headers, *SECURITY_HEADERS]
+            super().execute()
+
+    class HeadedChannel(HTTPChannel):
+        error_task_class = HeadedErrorTask
+
+    return HeadedChannel
+
+
 def refusal_message(error: BaseException | None) -> str | None:
     """Return the message of a database the webapp refused to open, else None."""
     database = sys.modules.get("webapp.database")  # loaded, if it is what refused
@@ -164,10 +237,13 @@ class EmbeddedServer:
     def _serve(self) -> None:
         from desktop.guard import AccessGuard
 
+        max_body = FAILURE_MAX_BODY
         try:
             app = load_webapp(self.data_dir)
             render_landing_page(app)
             self._app = app
+            # None (no limit, to Flask) from a config.json still leaves the server one.
+            max_body = app.config["MAX_CONTENT_LENGTH"] or DEFAULT_MAX_BODY
             wsgi = AccessGuard(self._app, self.token, self.port, self.host_names)
         except Exception as exc:  # shown in the window and logged, instead of a blank page
             if refusal_message(exc) is None:
@@ -177,15 +253,7 @@ class EmbeddedServer:
             self.error = exc
             wsgi = _failure_app(self.log_path, exc)
 
-        from waitress.server import create_server
-
-        server = create_server(
-            wsgi,
-            sockets=[self.sock],
-            threads=4,
-            ident="Doorstep",
-            clear_untrusted_proxy_headers=True,
-        )
+        server = make_waitress_server(wsgi, self.sock, max_body)
         with self._lock:
             self._server = server
             stopping = self._stopping

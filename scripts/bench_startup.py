@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 try:
+    from scripts.benchstats import paired_ratio
     from tests.support import REPO_ROOT
     from tests.support.bundle import FROZEN_EXECUTABLE
     from tests.support.devtools import CDPSession, cdp_targets, loaded_page
@@ -212,9 +213,7 @@ def ratios_to(command: Command, baselines: list[Command]) -> dict[str, float | N
     for baseline in baselines:
         of_medians = statistics.median(command.times) / statistics.median(baseline.times)
         ratios[f"median / {baseline.name}"] = of_medians
-        ratios[f"paired / {baseline.name}"] = statistics.median(
-            t / b for t, b in zip(command.times, baseline.times, strict=True)
-        )
+        ratios[f"paired / {baseline.name}"] = paired_ratio(command.times, baseline.times)
     return ratios
 
 

@@ -3,10 +3,14 @@ actions, and a PostgreSQL server. The helpers they use live in tests/support/.""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from tests.support.bundle import frozen_executable_or_skip
 from tests.support.data import FAST_ARGON2
@@ -16,6 +20,16 @@ from tests.support.processes import doorstep_command
 from webapp import create_app
 from webapp.database import prepare_database
 from webapp.extensions import db
+
+# Fuzzing (tests/test_fuzz.py): "ci", the default, is bounded (about half a minute on 2 cores),
+# reproducible (derandomized) and keeps no example database; "deep" digs locally
+# (HYPOTHESIS_PROFILE=deep) and remembers failing examples. Hypothesis's own files (its
+# caches, that database) go to the temporary folder, never into the checkout.
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "doorstep-hypothesis")
+settings.register_profile("ci", max_examples=500, deadline=None, derandomize=True, database=None)
+settings.register_profile("deep", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

@@ -57,8 +57,8 @@ def test_chinese_username_is_welcome(client, auth):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"username": "ab"}, "Username must be 3 to 32 characters long."),
-        ({"username": "a" * 33}, "Username must be 3 to 32 characters long."),
+        ({"username": "a"}, "Username must be 2 to 32 characters long."),
+        ({"username": "a" * 33}, "Username must be 2 to 32 characters long."),
         ({"username": "mei chen"}, "Use only letters, digits, underscores, dots and hyphens"),
         ({"username": "mei<script>"}, "Use only letters, digits, underscores, dots and hyphens"),
         ({"username": ""}, "Choose a username."),

@@ -24,7 +24,7 @@ from packaging.requirements import Requirement
 from ruamel.yaml import YAML
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PINNED = ("pywebview", "waitress", "flask-login", "flask-migrate")
+PINNED = ("pywebview", "waitress", "flask-login", "flask-migrate", "flask-limiter")
 
 
 def moved(internal: str, user: str, distribution: str) -> str:
@@ -154,6 +154,46 @@ def test_waitress_servers_have_the_trigger_map_and_dispatcher_stop_uses():
         wasyncore.close_all(server._map, ignore_all=True)
         server.task_dispatcher.shutdown(timeout=1)
     assert server._map == {}, why
+
+
+def test_waitress_channels_make_their_own_answers_with_an_error_task_class():
+    from waitress.channel import HTTPChannel
+    from waitress.server import BaseWSGIServer
+    from waitress.task import ErrorTask
+
+    why = moved(
+        "HTTPChannel.error_task_class, BaseWSGIServer.channel_class and ErrorTask.response_headers",
+        "desktop/server.py's make_waitress_server (security headers on waitress's 400/413)",
+        "waitress",
+    )
+    assert issubclass(HTTPChannel.error_task_class, ErrorTask), why
+    assert BaseWSGIServer.channel_class is HTTPChannel, why
+    assert "self.response_headers" in inspect.getsource(ErrorTask.execute), why
+
+
+# --- Flask-Limiter (webapp/extensions.py) ------------------------------------------------
+
+
+def test_flask_limiter_checks_decorated_limits_in_the_view_not_only_before_each_request():
+    from flask import Flask
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    why = moved(
+        "Limiter._check_request_limit as the before_request hook, and limit() checking "
+        "in the view it wraps",
+        "webapp/extensions.py's DecoratorLimiter",
+        "flask-limiter",
+    )
+    app = Flask(__name__)
+    limiter = Limiter(key_func=get_remote_address, storage_uri="memory://")
+    limiter.init_app(app)
+    hooks = app.before_request_funcs[None]
+    assert limiter._check_request_limit in hooks, why
+    hooks.remove(limiter._check_request_limit)  # as DecoratorLimiter does
+    app.add_url_rule("/", "index", limiter.limit("1 per minute")(lambda: "ok"))
+    client = app.test_client()
+    assert [client.get("/").status_code, client.get("/").status_code] == [200, 429], why
 
 
 # --- Flask-Login (webapp/errors.py) ------------------------------------------------------

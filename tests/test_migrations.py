@@ -19,12 +19,15 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from argon2 import PasswordHasher
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
 from desktop import __version__
 from tests.support import REPO_ROOT
 from tests.support.data import (
+    FAST_ARGON2,
+    PASSWORD,
     V0_1_0_ACCOUNTS,
     load_0_1_0_database,
     load_newer_database,
@@ -36,6 +39,7 @@ from tests.support.processes import child_env
 from webapp import create_app
 from webapp.database import DatabaseRefused, alembic_config, back_up, newest_revision
 from webapp.extensions import db
+from webapp.models import User
 from webapp.paths import migrations_dir
 
 HEAD = ScriptDirectory(str(migrations_dir())).get_current_head()
@@ -149,6 +153,95 @@ def emails() -> list[str]:
 def table_names() -> set[str]:
     with db.engine.connect() as connection:
         return set(inspect(connection).get_table_names())
+
+
+# Accounts a Doorstep before 0004 let live side by side: their keys differed under its rule
+# (trimmed, NFC, case-folded) but are the same under NFKC. The fullwidth one is the newer.
+CLASHING_ACCOUNTS = [
+    ("Alice", "alice", "alice@example.com", "2026-01-01 00:00:00"),
+    ("ａｌｉｃｅ", "ａｌｉｃｅ", "fullwidth@example.com", "2026-02-01 00:00:00"),
+    ("ｂｏｂ", "ｂｏｂ", "bob@example.com", "2026-03-01 00:00:00"),
+]
+
+
+def insert_clashing_accounts(execute) -> None:
+    """Add CLASHING_ACCOUNTS, with the password PASSWORD, through `execute(sql, params)`."""
+    hasher = PasswordHasher(
+        time_cost=FAST_ARGON2["ARGON2_TIME_COST"],
+        memory_cost=FAST_ARGON2["ARGON2_MEMORY_COST"],
+        parallelism=FAST_ARGON2["ARGON2_PARALLELISM"],
+    )
+    for username, key, email, created_at in CLASHING_ACCOUNTS:
+        execute(
+            "INSERT INTO users (username, username_key, email, password_hash, created_at) "
+            "VALUES (:username, :key, :email, :hash, :created_at)",
+            {"username": username, "key": key, "email": email, "hash": hasher.hash(PASSWORD),
+             "created_at": created_at},
+        )  # fmt: skip
+
+
+def username_keys() -> dict[str, str]:
+    with db.engine.connect() as connection:
+        return dict(connection.execute(text("SELECT email, username_key FROM users")).all())
+
+
+@ON_EACH_DATABASE
+def test_0004_gives_new_keys_keeps_clashing_accounts_apart_and_downgrades(app, caplog):
+    with app.app_context():
+        downgrade(revision="0003")
+        with db.engine.begin() as connection:
+            insert_clashing_accounts(lambda sql, params: connection.execute(text(sql), params))
+        ids = {email: user_id for user_id, email in read_ids()}
+        with caplog.at_level(logging.WARNING, "doorstep.migrations"):
+            upgrade(revision="0004")
+        assert username_keys() == {
+            "alice@example.com": "alice",
+            "fullwidth@example.com": f"alice #{ids['fullwidth@example.com']}",
+            "bob@example.com": "bob",
+        }
+        (warning,) = [r.getMessage() for r in caplog.records if r.name == "doorstep.migrations"]
+        alice, fullwidth = ids["alice@example.com"], ids["fullwidth@example.com"]
+        assert warning.startswith(f"Accounts {alice}, {fullwidth} have the same username")
+        assert f"account {alice} keeps it" in warning
+        assert "ａｌｉｃｅ" not in warning and "Alice" not in warning  # ids only
+        # The names themselves are kept; the new rule finds the older account by either.
+        assert User.by_username("ａｌｉｃｅ").email == "alice@example.com"
+        assert db.session.get(User, fullwidth).username == "ａｌｉｃｅ"
+        db.session.rollback()
+        downgrade(revision="0003")
+        assert username_keys() == {email: key for _, key, email, _ in CLASHING_ACCOUNTS}
+
+
+def read_ids() -> list[tuple[int, str]]:
+    with db.engine.connect() as connection:
+        return list(connection.execute(text("SELECT id, email FROM users")).all())
+
+
+def test_0004_upgrades_a_0_1_0_database_with_clashing_accounts_that_all_log_in(
+    make_app, data_dir, caplog
+):
+    database = load_0_1_0_database(data_dir)
+    with sqlite3.connect(database) as connection:
+        insert_clashing_accounts(connection.execute)
+    connection.close()
+    with caplog.at_level(logging.WARNING, "doorstep.migrations"):
+        app = make_app()
+    assert "Accounts 4, 5 have the same username" in caplog.text
+    keys = read_rows(database, "SELECT id, username, username_key FROM users ORDER BY id")
+    assert keys == [
+        (1, "Mei", "mei"),
+        (2, "陈美玲", "陈美玲"),
+        (3, "Zoë", "zoë"),
+        (4, "Alice", "alice"),
+        (5, "ａｌｉｃｅ", "alice #5"),
+        (6, "ｂｏｂ", "bob"),
+    ]
+    for _, _, email, _ in CLASHING_ACCOUNTS:  # by email, as before: nobody is locked out
+        client = app.test_client()
+        assert AuthActions(client).login(email=email, password=PASSWORD).status_code == 302
+    # Taken like the name it clashes with; the newer account renames itself when it likes.
+    response = AuthActions(app.test_client()).register(username="ALICE", email="x@example.com")
+    assert "That username is taken. Try another one." in response.get_data(as_text=True)
 
 
 @ON_EACH_DATABASE

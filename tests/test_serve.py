@@ -34,10 +34,14 @@ EXIT_LIMIT = 2.0
 
 
 def request(
-    running, path: str, headers: dict[str, str] | None = None, host: str | None = None
+    running,
+    path: str,
+    headers: dict[str, str] | None = None,
+    host: str | None = None,
+    address: str = "127.0.0.1",
 ) -> http.client.HTTPResponse:
-    """Send one GET to the server (nothing follows redirects) and return the response."""
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    """Send one GET to the server at `address` (nothing follows redirects); return the response."""
+    conn = http.client.HTTPConnection(address, running.port, timeout=10)
     conn.putrequest("GET", path, skip_host=True)
     conn.putheader("Host", host or f"127.0.0.1:{running.port}")
     for name, value in (headers or {}).items():
@@ -150,6 +154,107 @@ def test_foreign_host_header_gets_a_self_contained_400_page(server, host):
     assert "Bad request" in page
     # Self-contained: no stylesheet, script or link back into the app.
     assert "<link" not in page and "<script" not in page and "href=" not in page
+
+
+# Cookies other programs on 127.0.0.1 set (cookies do not separate ports), as browsers send
+# them: none may hide the token cookie beside them.
+ODD_COOKIES = [
+    'json={"a":1}',
+    "spaced=a b",
+    'quote="unterminated',
+    "comma=1,2",
+    "=no-name",
+    "no-value",
+    'escaped="a\\"b"',
+    "latin=\xe9t\xe9",  # raw bytes that are not UTF-8, as WSGI hands them over (latin-1)
+    "",
+]
+
+
+def test_another_apps_odd_cookie_does_not_lock_the_user_out(server):
+    # The issue's replay: json={"a":1} made the old parser give up, and the user got a 403.
+    token = token_cookie(server)
+    for odd in ('json={"a":1}', "spaced=a b", "comma=1,2"):
+        for cookies in (f"{odd}; {token}", f"{token}; {odd}"):
+            response = request(server, "/", {"Cookie": cookies})
+            assert response.status == 200, cookies
+            assert b"navbar-brand" in response.body
+
+
+@pytest.mark.parametrize("odd", ODD_COOKIES)
+def test_guard_finds_the_token_cookie_beside_any_odd_cookie(odd):
+    from desktop.guard import AccessGuard
+
+    guard = AccessGuard(_app, "s3cret", 5000)
+    for cookies in (f"{odd}; doorstep_token_5000=s3cret", f"doorstep_token_5000=s3cret; {odd}"):
+        assert _call_guard(guard, cookie=cookies)[0] == "200 OK", cookies
+    assert _call_guard(guard, cookie=f"{odd}; doorstep_token_5000=wrong")[0] == "403 Forbidden"
+
+
+def test_guard_takes_the_right_token_among_cookies_of_the_same_name():
+    from desktop.guard import AccessGuard
+
+    # A stale cookie of the same name on a longer path comes first; the right one still counts.
+    guard = AccessGuard(_app, "s3cret", 5000)
+    both = "doorstep_token_5000=stale; doorstep_token_5000=s3cret"
+    assert _call_guard(guard, cookie=both)[0] == "200 OK"
+    assert _call_guard(guard, cookie='doorstep_token_5000="s3cret"')[0] == "200 OK"
+
+
+def non_loopback_address() -> str | None:
+    """This machine's address on its default route, if it has one that is not loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: nothing is sent, a route is chosen
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def warnings_in(running) -> list[str]:
+    """The warning lines `serve` wrote on stderr."""
+    return [line for line in running.stderr().splitlines() if "warning" in line.lower()]
+
+
+def test_a_loopback_host_gives_no_warning(server):
+    assert warnings_in(server) == []
+
+
+def test_a_non_loopback_host_is_allowed_by_address_and_name_with_a_warning(doorstep, data_dir):
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("no non-loopback address here (the 0.0.0.0 test covers the host name)")
+    name = socket.gethostname()
+    with serving(doorstep, data_dir, "--host", address) as running:
+        assert urlsplit(running.url).hostname == address
+        (warning,) = warnings_in(running)
+        assert warning.startswith("doorstep: warning: ")
+        assert address in warning and "unencrypted plain HTTP" in warning
+
+        def get(path, headers=None, host=None):
+            return request(running, path, headers, host=host, address=address)
+
+        at_address = f"{address}:{running.port}"
+        assert get("/", host=at_address).status == 403  # the token still applies
+        swap = get(f"/?token={running.token}", host=at_address)
+        assert swap.status == 302
+        cookie = {"Cookie": swap.getheader("Set-Cookie").split(";", 1)[0]}
+        assert get("/", cookie, host=at_address).status == 200
+        assert get("/", cookie, host=f"{name}:{running.port}").status == 200
+        assert get("/", cookie, host=f"evil.example:{running.port}").status == 400
+
+
+def test_every_address_is_allowed_by_the_host_name_with_a_warning(doorstep, data_dir):
+    with serving(doorstep, data_dir, "--host", "0.0.0.0") as running:
+        (warning,) = warnings_in(running)
+        assert "every address of this machine" in warning
+        assert "unencrypted plain HTTP" in warning
+        by_name = f"{socket.gethostname()}:{running.port}"
+        assert request(running, "/", host=by_name).status == 403
+        cookie = {"Cookie": token_cookie(running)}
+        assert request(running, "/", cookie, host=by_name).status == 200
+        assert request(running, "/", cookie, host=f"evil.example:{running.port}").status == 400
 
 
 def test_localhost_host_is_allowed(server):

@@ -138,7 +138,7 @@ def test_create_asks_for_the_password_twice_without_echo(app, auth):
         ("Zed", "zed@example.com", "", "password: Choose a password."),
         ("MEI", "zed@example.com", PASSWORD, "username: That username is taken. Try another one."),
         ("Zed", " MEI@example.com", PASSWORD, "email: An account already uses that email. Log in instead."),
-        ("Ze", "zed@example.com", PASSWORD, "username: Username must be 3 to 32 characters long."),
+        ("Z", "zed@example.com", PASSWORD, "username: Username must be 2 to 32 characters long."),
         ("Zed Z", "zed@example.com", PASSWORD, "username: Use only letters, digits, underscores, dots and hyphens (no spaces)."),
     ],
     ids=[

@@ -19,12 +19,17 @@ from typing import IO, Any, TypeVar
 import click
 from flask import Flask, current_app
 from flask.cli import ScriptInfo
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from werkzeug.datastructures import MultiDict
+from wtforms import PasswordField, StringField
 
-from webapp.auth.forms import RegistrationForm, new_password_field
+from webapp.auth.forms import (
+    Form,
+    RegistrationForm,
+    check_new_password,
+    new_password_field,
+)
 from webapp.database import DatabaseRefused, prepare_database
 from webapp.extensions import db
 from webapp.models import AccountTaken, User, iso_utc
@@ -59,10 +64,18 @@ class UsersError(click.ClickException):
             click.echo(f"{self.program}: {message}", file=file, err=True)
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(Form):
     """The password `reset-password` sets, under the rules of the web forms."""
 
+    # The account's own username and email, filled in by the command, never typed: the
+    # password may not contain them, as on the web.
+    username = StringField()
+    email = StringField()
     password = new_password_field()
+
+    def validate_password(self, field: PasswordField) -> None:
+        """Refuse a common password, or one holding the account's username or email."""
+        check_new_password(field, username=self.username.data, email=self.email.data)
 
 
 def data_dir_option(command: F) -> F:
@@ -142,7 +155,8 @@ def list_users(data_dir: str | None, as_json: bool) -> None:
     "--username",
     metavar="NAME",
     required=True,
-    help="the account's username: 3 to 32 letters, digits, underscores, dots and hyphens",
+    help="the account's username: 2 to 32 letters (of one writing system), digits, "
+    "underscores, dots and hyphens",
 )
 @click.option("--email", metavar="EMAIL", required=True, help="the account's email address")
 @password_stdin_option
@@ -183,7 +197,7 @@ def reset_password(data_dir: str | None, email: str, password_stdin: bool) -> No
     open_database(data_dir)
     user = find_user(email)
     password = read_new_password(password_stdin)
-    validate(NewPasswordForm, password=password)
+    validate(NewPasswordForm, username=user.username, email=user.email, password=password)
     user.set_password(password)
     ended = len(user.logins)
     user.end_logins()
@@ -270,7 +284,7 @@ def read_new_password(from_stdin: bool) -> str:
     )
 
 
-def validate(form_class: type[FlaskForm], **fields: str) -> dict[str, Any]:
+def validate(form_class: type[Form], **fields: str) -> dict[str, Any]:
     """Fill in `form_class` with `fields` and return its data, or fail with its messages."""
     # The forms need a request (Flask-WTF reads its config and session through it); there is
     # no token to check on a command line.

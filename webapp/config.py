@@ -37,6 +37,13 @@ DEFAULTS: dict[str, object] = {
     "ARGON2_TIME_COST": 3,
     "ARGON2_MEMORY_COST": 64 * 1024,
     "ARGON2_PARALLELISM": 4,
+    # Flask-Limiter, on the POSTs of /login, /register and /recover, per client address and
+    # per form: far above what a person mistyping sends. Stated, not left to the extension's
+    # defaults, because one Limiter serves every app a process makes (the tests make many).
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_AUTH_FORMS": "30 per minute",
+    # memory:// counts per process; servers in several processes share e.g. redis://HOST:6379.
+    "RATELIMIT_STORAGE_URI": "memory://",
 }
 
 

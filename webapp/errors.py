@@ -23,6 +23,8 @@ MESSAGES = {
     404: "There is no page at this address.",
     405: "This page cannot be used that way.",
     413: "That was more than this app accepts in one go.",
+    # Flask-Limiter's per-client limit on the auth forms (webapp.auth.views).
+    429: "This form was sent too many times from this computer. Wait a minute and try again.",
     500: "Something went wrong on our side. Your data is safe; please try again.",
 }
 

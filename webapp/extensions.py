@@ -3,6 +3,9 @@
 Flask-Migrate is the exception: webapp.database binds it when a migration is needed.
 """
 
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -16,3 +19,22 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+
+class DecoratorLimiter(Limiter):
+    """Flask-Limiter for limits set with its decorator only, checked by the views they wrap."""
+
+    def init_app(self, app: Flask) -> None:
+        """Bind to `app`; without app-wide limits, drop the check that runs before every request."""
+        super().init_app(app)
+        # That hook only finds something to check when default or application-wide limits are
+        # set; otherwise it costs about a sixth of the landing page's time (docs/server.md).
+        # The decorated views check their own limits either way.
+        app_wide = self.limit_manager.default_limits or self.limit_manager.application_limits
+        hooks = app.before_request_funcs.setdefault(None, [])
+        if not (app_wide or self._meta_limits) and self._check_request_limit in hooks:
+            hooks.remove(self._check_request_limit)
+
+
+# Per client address; the limits and the storage come from the app's RATELIMIT_* settings.
+limiter = DecoratorLimiter(key_func=get_remote_address)

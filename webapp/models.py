@@ -14,9 +14,10 @@ from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column, reconstructor, relationship
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, reconstructor, relationship
 
 from webapp.extensions import db
+from webapp.hashing import CappedHasher
 
 if TYPE_CHECKING:
     # mypy cannot take an attribute (db.Model) as a base class; it is Flask-SQLAlchemy's
@@ -45,14 +46,18 @@ def iso_utc(value: datetime | None) -> str | None:
 
 
 def normalize_username(username: str) -> str:
-    """Return `username` as stored: trimmed and in Unicode NFC."""
-    return unicodedata.normalize("NFC", username.strip())
+    """Return `username` as stored: in Unicode NFKC, then trimmed."""
+    # NFKC, not NFC: the name shown is the one the rules measured and the key was made from,
+    # so a fullwidth ａｌｉｃｅ is stored, and greeted, as alice. Trimmed after, as NFKC
+    # turns an ideographic or no-break space into a plain one.
+    return unicodedata.normalize("NFKC", username).strip()
 
 
 def username_key(username: str) -> str:
-    """Return the key that usernames equal but for case share."""
+    """Return the key that usernames equal but for case and compatibility forms share."""
     # casefold() in Python: SQLite's lower() only folds ASCII, and Zoë must clash with ZOË.
-    return normalize_username(username).casefold()
+    # NFKC again after folding, which can undo it: Unicode's NFKC_Casefold also ends in NFKC.
+    return unicodedata.normalize("NFKC", normalize_username(username).casefold())
 
 
 def normalize_email(email: str) -> str:
@@ -232,7 +237,12 @@ class Login(Model):
     @classmethod
     def by_token(cls, token: str) -> Login | None:
         """Return the login a cookie's token names, if it has not been ended."""
-        login = db.session.scalar(select(cls).where(cls.token_hash == hash_login_token(token)))
+        # The user comes in the same query: every page a logged-in user sees needs both.
+        login = db.session.scalar(
+            select(cls)
+            .where(cls.token_hash == hash_login_token(token))
+            .options(joinedload(cls.user))
+        )
         if login is not None:
             login.token = token
         return login
@@ -256,7 +266,7 @@ def password_hasher() -> PasswordHasher:
     hasher = current_app.extensions.get("doorstep.password_hasher")
     if hasher is None:
         config = current_app.config
-        hasher = PasswordHasher(
+        hasher = CappedHasher(  # at most one hash per core at a time
             time_cost=config["ARGON2_TIME_COST"],
             memory_cost=config["ARGON2_MEMORY_COST"],
             parallelism=config["ARGON2_PARALLELISM"],
@@ -264,3 +274,16 @@ def password_hasher() -> PasswordHasher:
         )
         current_app.extensions["doorstep.password_hasher"] = hasher
     return hasher
+
+
+class SignInThrottle(Model):
+    """Consecutive failed passwords and recovery codes for one email, and its back-off."""
+
+    __tablename__ = "sign_in_throttles"
+
+    # The normalized email, not a user: unknown emails are throttled alike (no enumeration).
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    # The last back-off's length (0 before the first): the next one is twice as long.
+    backoff_seconds: Mapped[int] = mapped_column(default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(default=None)

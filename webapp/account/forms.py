@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import cast
 
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
 from webapp.auth.forms import (
+    Form,
     check_email,
+    check_new_password,
     check_username,
     confirm_field,
     email_field,
@@ -29,7 +30,7 @@ def check_current_password(field: PasswordField) -> None:
         raise ValidationError(WRONG_PASSWORD)
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     """Change the password, knowing the current one."""
 
     current_password = password_field("Current password", "Enter your current password.")
@@ -40,8 +41,12 @@ class ChangePasswordForm(FlaskForm):
         """Accept only the current password."""
         check_current_password(field)
 
+    def validate_password(self, field: PasswordField) -> None:
+        """Refuse a common password, or one holding the user's username or email."""
+        check_new_password(field, username=current_user.username, email=current_user.email)
 
-class ProfileForm(FlaskForm):
+
+class ProfileForm(Form):
     """Change the username and email; a new email needs the current password."""
 
     username = username_field()
@@ -71,7 +76,7 @@ class ProfileForm(FlaskForm):
         check_current_password(field)
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(Form):
     """Delete the account, knowing its password."""
 
     password = password_field("Password", "Enter your password to delete your account.")
@@ -81,7 +86,7 @@ class DeleteAccountForm(FlaskForm):
         check_current_password(field)
 
 
-class NewRecoveryCodeForm(FlaskForm):
+class NewRecoveryCodeForm(Form):
     """Replace the recovery code, knowing the current password."""
 
     current_password = password_field("Current password", "Enter your current password.")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import cast
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from webapp.auth import bp
 from webapp.auth.forms import LoginForm, RecoverForm, RegistrationForm
 from webapp.auth.logins import AFTER_RECOVERY_CODE, log_in, log_out, show_recovery_code
-from webapp.extensions import db, login_manager
+from webapp.extensions import db, limiter, login_manager
 from webapp.models import AccountTaken, User
 
 
@@ -24,7 +25,17 @@ def ask_to_log_in():
     return redirect(url_for("auth.login", next=next_url))
 
 
+def auth_forms_limit() -> str:
+    """Return how many POSTs of each auth form one client address may send (Flask-Limiter)."""
+    return current_app.config["RATELIMIT_AUTH_FORMS"]
+
+
+# Only the POSTs: showing a form costs nothing, and a person reloading it is never refused.
+limit_posts = limiter.limit(auth_forms_limit, methods=["POST"])
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@limit_posts
 def register():
     """Create an account, show its recovery code once, then send the new user to log in."""
     form = RegistrationForm()
@@ -52,6 +63,7 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limit_posts
 def login():
     """Log in, then go to a safe `next` page or the landing page."""
     form = LoginForm()
@@ -63,7 +75,7 @@ def login():
         assert form.user is not None  # not has_no_account: the form found the account
         log_in(form.user, remember=form.remember.data)
         return redirect(safe_next_url(request.args.get("next")) or url_for("main.index"))
-    return render_template("auth/login.html", form=form)
+    return render_form("auth/login.html", form)
 
 
 @bp.post("/logout")
@@ -78,6 +90,7 @@ def logout():
 
 
 @bp.route("/recover", methods=["GET", "POST"])
+@limit_posts
 def recover():
     """Set a new password with the recovery code; end every login; show a new code once."""
     form = RecoverForm()
@@ -95,7 +108,7 @@ def recover():
             then=url_for("auth.login", email=user.email),
             message="Your password has been reset.",
         )
-    return render_template("auth/recover.html", form=form)
+    return render_form("auth/recover.html", form)
 
 
 @bp.post("/recovery-code/saved")
@@ -106,6 +119,14 @@ def recovery_code_saved():
         return redirect(url_for("main.index"))
     flash(after["message"], "success")
     return redirect(safe_next_url(after["url"]) or url_for("main.index"))
+
+
+def render_form(template: str, form: LoginForm | RecoverForm):
+    """Show `form` again: a 429 saying how long to wait while its email is backed off."""
+    if form.retry_after is None:
+        return render_template(template, form=form)
+    headers = {"Retry-After": str(math.ceil(form.retry_after))}
+    return render_template(template, form=form), 429, headers
 
 
 def prefill_email(form: LoginForm | RegistrationForm | RecoverForm) -> None:
