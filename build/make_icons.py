@@ -2,14 +2,20 @@
 
     python build/make_icons.py
 
+    python build/make_icons.py linux    # only the Linux package's icons
+
 writes `static/img/doorstep.png` (512 px: the window icon, read at run time through
-`desktop.locations.resource_path`), `build/icons/doorstep.ico` (Windows exe) and
-`build/icons/doorstep.icns` (macOS bundle). The outputs are committed, so a build needs no
-Pillow; run this only to change the icon. Pillow is a dev-time dependency of this script only.
+`desktop.locations.resource_path`), `build/icons/doorstep.ico` (Windows exe),
+`build/icons/doorstep.icns` (macOS bundle) and the Linux package's hicolor theme icons,
+`build/linux/icons/hicolor/{48x48,128x128,256x256}/apps/<APP_ID>.png` and
+`scalable/apps/<APP_ID>.svg` (the SVG drawn from the same figures as the PNGs). The outputs
+are committed, so a build needs no Pillow; run this only to change the icon. Pillow is a
+dev-time dependency of this script only.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -18,6 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PNG = ROOT / "static" / "img" / "doorstep.png"
 ICO = ROOT / "build" / "icons" / "doorstep.ico"
 ICNS = ROOT / "build" / "icons" / "doorstep.icns"
+# The freedesktop application id (build/build.py's APP_ID): icon themes look icons up by it.
+APP_ID = "org.doorstep.Doorstep"
+HICOLOR = ROOT / "build" / "linux" / "icons" / "hicolor"
+HICOLOR_SIZES = (48, 128, 256)
 
 SIZE = 1024  # drawn large, scaled down with antialiasing
 BLUE_TOP = (37, 99, 235)  # Bootstrap-ish blue, lighter at the top
@@ -77,14 +87,60 @@ def draw(size: int = SIZE) -> Image.Image:
     return img
 
 
-def main() -> None:
+def svg() -> str:
+    """Return the icon as SVG: the same shapes and colours as draw(), on its 1024 px grid."""
+
+    def rgb(colour: tuple[int, int, int]) -> str:
+        return "#{:02x}{:02x}{:02x}".format(*colour)
+
+    # Every figure below is draw()'s: change them together.
+    return f"""<svg xmlns="http://www.w3.org/2000/svg" width="1024" height="1024" viewBox="0 0 1024 1024">
+  <title>Doorstep</title>
+  <defs>
+    <linearGradient id="bg" x1="0" y1="0" x2="0" y2="1024" gradientUnits="userSpaceOnUse">
+      <stop offset="0" stop-color="{rgb(BLUE_TOP)}"/>
+      <stop offset="1" stop-color="{rgb(BLUE_BOTTOM)}"/>
+    </linearGradient>
+  </defs>
+  <rect x="64" y="64" width="896" height="896" rx="200" fill="url(#bg)"/>
+  <rect x="322" y="212" width="380" height="570" rx="40" fill="{rgb(FRAME)}"/>
+  <rect x="358" y="248" width="308" height="534" rx="22" fill="#172554"/>
+  <polygon points="358,248 600,284 600,772 358,782" fill="{rgb(DOOR)}"/>
+  <circle cx="556" cy="530" r="20" fill="{rgb(KNOB)}"/>
+  <rect x="268" y="782" width="488" height="60" rx="18" fill="{rgb(STEP)}"/>
+</svg>
+"""
+
+
+def write_linux_icons(big: Image.Image) -> list[Path]:
+    """Write the hicolor theme's PNGs (48, 128, 256 px) and its scalable SVG; return them."""
+    written = []
+    for size in HICOLOR_SIZES:
+        path = HICOLOR / f"{size}x{size}" / "apps" / f"{APP_ID}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        big.resize((size, size), Image.Resampling.LANCZOS).save(path, optimize=True)
+        written.append(path)
+    path = HICOLOR / "scalable" / "apps" / f"{APP_ID}.svg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(svg(), encoding="utf-8")
+    written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write every icon, or only the Linux package's with the argument `linux`."""
+    which = (sys.argv[1:] if argv is None else argv) or ["all"]
     big = draw()
+    if which == ["linux"]:
+        for path in write_linux_icons(big):
+            print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KiB)")
+        return
     PNG.parent.mkdir(parents=True, exist_ok=True)
     ICO.parent.mkdir(parents=True, exist_ok=True)
-    big.resize((512, 512), Image.LANCZOS).save(PNG, optimize=True)
+    big.resize((512, 512), Image.Resampling.LANCZOS).save(PNG, optimize=True)
     big.save(ICO, sizes=[(16, 16), (24, 24), (32, 32), (48, 48), (64, 64), (128, 128), (256, 256)])
     big.save(ICNS)  # Pillow writes the standard sizes up to 1024 px
-    for path in (PNG, ICO, ICNS):
+    for path in (PNG, ICO, ICNS, *write_linux_icons(big)):
         print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KiB)")
 
 

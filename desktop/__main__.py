@@ -6,9 +6,13 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop import WINDOW_SERVER_ARG, __version__, locations, system, windows
 from desktop.fatal import tell_user
+
+if TYPE_CHECKING:
+    from desktop.instance import InstanceLock
 
 log = logging.getLogger("doorstep")
 
@@ -119,11 +123,27 @@ def main(argv: list[str] | None = None) -> int:
         tell_user(windows.MISSING_WEBVIEW2_MESSAGE)
         return 1
 
-    if args.dev:
-        from desktop import dev
+    from desktop import instance
 
-        return dev.run(data_dir, log_path)
-    return run_window(data_dir, log_path, data_dir_arg)
+    # One window per data folder (--dev's too), claimed before any server starts: a second
+    # launch starts nothing and brings the open window forward (docs/desktop.md).
+    try:
+        lock = instance.claim(data_dir)
+    except instance.AlreadyRunningNoAnswer:
+        log.error("The data folder's lock is held, but its window did not answer")
+        tell_user(f"Doorstep is already running for {data_dir} but does not respond")
+        return 1
+    if lock is None:
+        log.info("Doorstep is already open for this data folder: brought its window forward")
+        return 0
+    try:
+        if args.dev:
+            from desktop import dev
+
+            return dev.run(data_dir, log_path, lock)
+        return run_window(data_dir, log_path, data_dir_arg, lock)
+    finally:
+        lock.release()  # show() already has, unless it never ran
 
 
 def last_data_dir(users_args: list[str]) -> str | None:
@@ -155,7 +175,7 @@ def run_users(users_args: list[str], data_dir_arg: str | None) -> int:
     return 0
 
 
-def run_window(data_dir: Path, log_path: Path, data_dir_arg: str | None) -> int:
+def run_window(data_dir: Path, log_path: Path, data_dir_arg: str | None, lock: InstanceLock) -> int:
     """Open the Doorstep window on the embedded server; return once it is closed."""
     from desktop.server import bind_socket, new_token
     from desktop.server_process import REFUSED_STATUS, ServerProcess
@@ -167,7 +187,7 @@ def run_window(data_dir: Path, log_path: Path, data_dir_arg: str | None) -> int:
     token = new_token()
     server = ServerProcess(sock, data_dir, token, data_dir_arg).start()
     try:
-        show(f"http://127.0.0.1:{server.port}/?token={token}", data_dir)
+        show(f"http://127.0.0.1:{server.port}/?token={token}", data_dir, instance=lock)
     finally:
         status = server.stop()
     if status == REFUSED_STATUS:

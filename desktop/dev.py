@@ -16,9 +16,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop import locations
 from desktop.fatal import tell_user
+
+if TYPE_CHECKING:
+    from desktop.instance import InstanceLock
 
 log = logging.getLogger("doorstep.dev")
 
@@ -67,7 +71,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def run(data_dir: Path, log_path: Path) -> int:
+def run(data_dir: Path, log_path: Path, lock: InstanceLock | None = None) -> int:
     """Run the debug server as a child, show it in a window with devtools; return the status."""
     from desktop.window import show
 
@@ -92,7 +96,7 @@ def run(data_dir: Path, log_path: Path) -> int:
         if not _wait_until_listening(proc, port):
             tell_user("the Flask dev server did not start (see above)")
             return 1
-        show(f"http://127.0.0.1:{port}/", data_dir, debug=True)
+        show(f"http://127.0.0.1:{port}/", data_dir, debug=True, instance=lock)
         return 0
     finally:
         _stop(proc)

@@ -15,6 +15,8 @@ from desktop.locations import log_dir, make_private_dir, resource_path
 
 LOG_FILE_NAME = "doorstep.log"
 LOG_MAX_BYTES = 1_000_000
+# The folder setup_logging sends this process's log to (the menu's "Open log folder").
+_log_folder: Path | None = None
 
 
 def is_linux() -> bool:
@@ -70,7 +72,14 @@ def setup_logging(
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    global _log_folder
+    _log_folder = folder
     return path
+
+
+def log_folder() -> Path:
+    """Return the folder this process logs to (the platform's, before setup_logging)."""
+    return _log_folder or log_dir(None)
 
 
 def open_owner_only(path: Path, flags: int) -> int:
@@ -91,6 +100,18 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         return cast(TextIOWrapper, stream)  # a text mode ("a"), as every FileHandler opens
 
 
+def write_private_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically (readers see the old file or the new), owner-only."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = open_owner_only(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    with open(fd, "w", encoding="utf-8") as stream:
+        stream.write(text)
+        stream.flush()
+        # On disk before the rename: a power cut must not leave an empty file in its place.
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+
+
 def open_private_output(path: Path, max_bytes: int = LOG_MAX_BYTES) -> BinaryIO:
     """Open `path` (owner-only) to append a child process's output, emptied once past `max_bytes`."""
     make_private_dir(path.parent)
@@ -104,6 +125,44 @@ def open_private_output(path: Path, max_bytes: int = LOG_MAX_BYTES) -> BinaryIO:
     # at the handle's position: that must be the end, not the first byte.
     stream.seek(0, os.SEEK_END)
     return stream
+
+
+def open_folder(path: Path) -> bool:
+    """Show the folder `path` in the system's file manager; return False when that failed."""
+    import subprocess  # here: the window's start-up path never needs it
+
+    try:
+        if sys.platform == "win32":
+            os.startfile(path)  # type: ignore[attr-defined, unused-ignore]  # Windows-only
+            return True
+        command = ["open" if sys.platform == "darwin" else "xdg-open", str(path)]
+        # Not waited for: xdg-open may stay until the file manager exits.
+        subprocess.Popen(
+            command,
+            env=_child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        logging.getLogger("doorstep").exception("Could not open the folder %s", path)
+        return False
+    return True
+
+
+def _child_env() -> dict[str, str]:
+    """Return the environment for a system program, without the frozen bundle's libraries."""
+    env = dict(os.environ)
+    # PyInstaller points LD_LIBRARY_PATH at the bundle's own Qt and libc++ builds: a file
+    # manager started with them may fail to load. It keeps the user's value as *_ORIG.
+    if getattr(sys, "frozen", False):
+        original = env.pop("LD_LIBRARY_PATH_ORIG", None)
+        if original is None:
+            env.pop("LD_LIBRARY_PATH", None)
+        else:
+            env["LD_LIBRARY_PATH"] = original
+    return env
 
 
 def open_in_browser(url: str) -> bool:

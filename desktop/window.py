@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from desktop import system
+from desktop import menu, system, window_state
 from desktop.signals import StopSignals
 
 if TYPE_CHECKING:
     from webview import Window
+
+    from desktop.instance import InstanceLock
 
 log = logging.getLogger("doorstep.window")
 
@@ -37,8 +40,14 @@ SIZE = (1024, 720)
 MIN_SIZE = (480, 400)
 
 
-def show(url: str, data_dir: Path, debug: bool = False) -> None:
-    """Show `url` in the Doorstep window and return once it is closed or a stop signal came."""
+def show(
+    url: str, data_dir: Path, debug: bool = False, instance: InstanceLock | None = None
+) -> None:
+    """Show `url` in the Doorstep window and return once it is closed or a stop signal came.
+
+    `instance`, the data folder's lock, is released once the window has closed; until then
+    other launches on the folder bring this window to the front.
+    """
     signals = StopSignals().install()
     # Imported only now, once the caller has set the server (process) going.
     import webview
@@ -48,9 +57,16 @@ def show(url: str, data_dir: Path, debug: bool = False) -> None:
     # --dev gets devtools on right-click > Inspect, without a second window popping up.
     webview.settings["OPEN_DEVTOOLS_IN_DEBUG"] = False
     window = webview.create_window(
-        TITLE, url, width=SIZE[0], height=SIZE[1], min_size=MIN_SIZE, background_color="#FFFFFF"
+        TITLE,
+        url,
+        min_size=MIN_SIZE,
+        background_color="#FFFFFF",
+        **_initial_geometry(data_dir),
     )
     assert window is not None  # None only when an `initialized` handler cancels; none is set
+    _keep_window_state(window, data_dir)
+    if instance is not None:
+        instance.listen(_front_bringer(window))
 
     def close_on_signal() -> None:
         signum = signals.wait()
@@ -65,7 +81,11 @@ def show(url: str, data_dir: Path, debug: bool = False) -> None:
     window.events.loaded += lambda: window.run_js(EXTERNAL_LINKS_JS)
     views: list[object] = []
     window.events.shown += lambda: views.append(_native_view(window))
+    # The native menu; on Qt, Ctrl+Q and the menu bar's colours are added once it is shown.
+    menus = menu.build(window, data_dir, system.log_folder())
+    window.events.shown += lambda: menu.finish_qt_menu(_native_view(window))
     if system.webview_gui() == "qt":
+        _name_qt_application()
         # pywebview's own Qt handler offers the URL's path as the name ("export", or a
         # data: URL's text); ours offers the name the page gives, in the Downloads folder.
         window.events.shown += lambda: _save_downloads_as_named(_native_view(window))
@@ -82,12 +102,28 @@ def show(url: str, data_dir: Path, debug: bool = False) -> None:
             private_mode=False,
             storage_path=str(data_dir / "webview"),
             icon=str(icon) if icon else None,
+            menu=menus,
         )
     finally:
+        if instance is not None:
+            instance.release()  # a launch from now on opens a window of its own
         _unblock_pywebview_threads(views)
         signals.release()
         watcher.join()
         signals.uninstall()
+
+
+def _name_qt_application() -> None:
+    """Name the Qt application after the desktop entry, so launchers group the window under it."""
+    from qtpy.QtCore import QCoreApplication
+    from qtpy.QtGui import QGuiApplication
+
+    from desktop import APP_ID
+
+    # Before webview.start() creates the QApplication: X11's WM_CLASS class (the entry's
+    # StartupWMClass), and Wayland's app_id and _GTK_APPLICATION_ID (the entry's file name).
+    QCoreApplication.setApplicationName(APP_ID)
+    QGuiApplication.setDesktopFileName(APP_ID)
 
 
 def _native_view(window: Window) -> object | None:
@@ -155,3 +191,149 @@ def _unblock_pywebview_threads(views: list[object], timeout: float = 1.0) -> Non
         if not pending and not waiting:
             return
         time.sleep(0.02)
+
+
+def _initial_geometry(data_dir: Path) -> dict[str, Any]:
+    """Return create_window's geometry arguments: the saved state, where the backend takes it."""
+    saved = window_state.load(data_dir)
+    if saved is None or system.webview_gui() == "qt":
+        # Qt gets it in before_show (_restore_qt_state): webview.screens here would start
+        # pywebview's default backend, which on Linux is not necessarily Qt.
+        return {"width": SIZE[0], "height": SIZE[1]}
+    state = window_state.clamp(saved, _screens(), MIN_SIZE)
+    return {
+        "width": state.width,
+        "height": state.height,
+        "x": state.x,
+        "y": state.y,
+        "maximized": state.maximized,
+    }
+
+
+def _screens() -> list[window_state.Area]:
+    """Return the screens attached now."""
+    import webview
+
+    return [window_state.Area(s.x, s.y, s.width, s.height) for s in webview.screens]
+
+
+def _keep_window_state(window: Window, data_dir: Path) -> None:
+    """Restore the saved size, place and maximised state, and save them when the window closes."""
+    # closing and before_show handlers run on the GUI thread, before the window goes or shows.
+    if system.webview_gui() == "qt":
+        window.events.before_show += lambda: _restore_qt_state(window, data_dir)
+        window.events.closing += lambda: _save_qt_state(_native_view(window), data_dir)
+        return
+    maximized = [window.maximized]
+    window.events.maximized += lambda: maximized.__setitem__(0, True)
+    window.events.restored += lambda: maximized.__setitem__(0, False)
+    window.events.closing += lambda: _save_state(window, data_dir, maximized[0])
+
+
+def _restore_qt_state(window: Window, data_dir: Path) -> None:
+    """Give the Qt window its saved geometry, on a screen that exists now."""
+    view = _native_view(window)
+    saved = window_state.load(data_dir)
+    if view is None or saved is None:
+        return
+    from qtpy.QtWidgets import QWidget
+
+    state = window_state.clamp(saved, _screens(), MIN_SIZE)
+    widget = cast(QWidget, view)
+    widget.resize(state.width, state.height)
+    widget.move(state.x, state.y)
+    window.maximized = state.maximized  # pywebview shows it maximised over that geometry
+    log.info("Restored the window state %s", state)
+
+
+def _save_qt_state(view: object | None, data_dir: Path) -> None:
+    """Save the Qt window's normal geometry and whether it is maximised."""
+    if view is None:
+        return
+    from qtpy import QtCore
+    from qtpy.QtWidgets import QWidget
+
+    widget = cast(QWidget, view)
+    flags = widget.windowState()
+    maximized = bool(flags & QtCore.Qt.WindowState.WindowMaximized)
+    if flags & (QtCore.Qt.WindowState.WindowMaximized | QtCore.Qt.WindowState.WindowMinimized):
+        normal = widget.normalGeometry()
+        state = window_state.WindowState(
+            normal.x(), normal.y(), normal.width(), normal.height(), maximized
+        )
+    else:
+        # x()/y() are the frame's place, which move() takes back at the next launch.
+        state = window_state.WindowState(widget.x(), widget.y(), widget.width(), widget.height())
+    window_state.save(data_dir, state)
+
+
+def _save_state(window: Window, data_dir: Path, maximized: bool) -> None:
+    """Save the window's geometry through pywebview (backends other than Qt)."""
+    try:
+        if maximized:  # its maximised geometry says nothing of where it was before
+            previous = window_state.load(data_dir)
+            base = previous or window_state.WindowState(window.x, window.y, *SIZE)
+            state = window_state.WindowState(base.x, base.y, base.width, base.height, True)
+        else:
+            state = window_state.WindowState(window.x, window.y, window.width, window.height)
+    except Exception:  # never stand in the way of closing
+        log.exception("Could not read the window's geometry")
+        return
+    window_state.save(data_dir, state)
+
+
+def _front_bringer(window: Window) -> Callable[[], None]:
+    """Return a function any thread may call to show, un-minimise, raise and activate the window."""
+    if system.webview_gui() != "qt":
+        minimized = [False]
+        window.events.minimized += lambda: minimized.__setitem__(0, True)
+        window.events.restored += lambda: minimized.__setitem__(0, False)
+        window.events.maximized += lambda: minimized.__setitem__(0, False)
+
+        def bring() -> None:
+            window.show()
+            if minimized[0]:
+                window.restore()
+
+        return bring
+
+    triggers: list[Callable[[], None]] = []
+
+    def make_trigger() -> None:  # before_show: on Qt's thread, once the view exists
+        view = _native_view(window)
+        if view is not None:
+            triggers.append(_qt_front_trigger(view))
+
+    window.events.before_show += make_trigger
+
+    def bring_qt() -> None:
+        for trigger in triggers:  # none yet: the window is about to show anyway
+            trigger()
+
+    return bring_qt
+
+
+def _qt_front_trigger(view: object) -> Callable[[], None]:
+    """Return a thread-safe function that brings `view` to the front (call this on Qt's thread)."""
+    from qtpy import QtCore
+    from qtpy.QtWidgets import QWidget
+
+    widget = cast(QWidget, view)
+
+    class FrontTrigger(QtCore.QObject):  # type: ignore[misc, unused-ignore]
+        fired = QtCore.Signal()
+
+        @QtCore.Slot()
+        def bring_to_front(self) -> None:
+            flags = widget.windowState()
+            if flags & QtCore.Qt.WindowState.WindowMinimized:
+                widget.setWindowState(flags & ~QtCore.Qt.WindowState.WindowMinimized)
+            widget.show()
+            widget.raise_()
+            # Window managers with focus-stealing prevention may only mark it as urgent.
+            widget.activateWindow()
+
+    # Made on Qt's thread: a signal emitted from another thread is queued to the slot there.
+    trigger = FrontTrigger(widget)  # the widget owns it: it lives as long as the window
+    trigger.fired.connect(trigger.bring_to_front)
+    return trigger.fired.emit
