@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from pathlib import Path
 from typing import cast
 
@@ -23,7 +24,9 @@ from wtforms.validators import (
 from webapp.auth import throttling
 from webapp.models import User, normalize_username, username_key
 
-USERNAME_PATTERN = re.compile(r"[\w.-]+")  # \w is Unicode-aware: 美玲 and Zoë are fine
+# Letters and digits of any script (\w is Unicode-aware: 美玲 and Zoë are fine), `_ . -`,
+# and the combining marks written on a letter (the vowel signs of हिन्दी, สมศักดิ์).
+USERNAME_PATTERN = re.compile(r"[\w.-]+")
 # What shows as nothing, or nothing but a gap: format characters (zero-width space and joiners,
 # bidi controls), controls, line separators, and the rest Unicode says to render invisibly
 # (Default_Ignorable_Code_Point: the Hangul fillers, variation selectors). The Hangul fillers
@@ -112,12 +115,29 @@ def password_field(label: str, required_message: str) -> PasswordField:
     )
 
 
+def has_only_name_characters(username: str) -> bool:
+    """Whether `username` holds only letters, digits, `_.-`, and marks on its letters."""
+    marks = "".join(char for char in username if unicodedata.category(char).startswith("M"))
+    if not marks:
+        return bool(USERNAME_PATTERN.fullmatch(username))
+    # A mark belongs to the letter (or mark) before it: never first, never after `_ . -`.
+    previous = ""
+    for char in username:
+        if unicodedata.category(char).startswith("M"):
+            if not previous or previous in "_.-":
+                return False
+        elif not USERNAME_PATTERN.fullmatch(char):
+            return False
+        previous = char
+    return True
+
+
 def check_username(username: str, owner: User | None = None) -> None:
     """Allow visible letters of one writing system, digits, `_.-`, and only names no one but
     `owner` has (ignoring case and compatibility forms)."""
     if has_invisible_characters(username):
         raise ValidationError("Usernames cannot contain invisible characters.")
-    if not USERNAME_PATTERN.fullmatch(username):
+    if not has_only_name_characters(username):
         raise ValidationError(
             "Use only letters, digits, underscores, dots and hyphens (no spaces)."
         )
