@@ -10,7 +10,7 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_login import current_user, login_required
 
 from webapp.auth import bp
-from webapp.auth.forms import LoginForm, RecoverForm, RegistrationForm
+from webapp.auth.forms import LoginForm, RecoverForm, RegistrationForm, ThrottledForm
 from webapp.auth.logins import AFTER_RECOVERY_CODE, log_in, log_out, show_recovery_code
 from webapp.extensions import db, limiter, login_manager
 from webapp.models import AccountTaken, User
@@ -121,7 +121,7 @@ def recovery_code_saved():
     return redirect(safe_next_url(after["url"]) or url_for("main.index"))
 
 
-def render_form(template: str, form: LoginForm | RecoverForm):
+def render_form(template: str, form: ThrottledForm):
     """Show `form` again: a 429 saying how long to wait while its email is backed off."""
     if form.retry_after is None:
         return render_template(template, form=form)
