@@ -98,9 +98,7 @@ def recover():
     if form.validate_on_submit():
         user = form.user
         assert user is not None  # the code matched this account
-        user.set_password(cast(str, form.password.data))
-        user.end_logins()
-        code = user.make_recovery_code()  # the used one is spent
+        code = user.reset_password(cast(str, form.password.data))
         db.session.commit()
         log_out()  # whoever was logged in here, this browser now starts afresh
         return show_recovery_code(
