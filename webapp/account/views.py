@@ -96,8 +96,8 @@ def export():
     response = Response(
         json.dumps(data, ensure_ascii=False, indent=2) + "\n", mimetype="application/json"
     )
+    # no-store, as on every page (webapp/security.py).
     response.headers["Content-Disposition"] = attachment(f"doorstep-{user.username}.json")
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
