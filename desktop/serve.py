@@ -10,6 +10,7 @@ from pathlib import Path
 from desktop import system
 from desktop.fatal import tell_user
 from desktop.server import (
+    WILDCARD_HOSTS,
     EmbeddedServer,
     PortInUseError,
     bind_socket,
@@ -23,8 +24,6 @@ log = logging.getLogger("doorstep.serve")
 
 # How long `serve` waits for the webapp before giving up.
 READY_TIMEOUT = 60.0
-# The --host values that mean every address of the machine.
-WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
 def is_loopback(host: str) -> bool:

@@ -75,9 +75,13 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
+# The --host values that mean every address of the machine.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
 def url_host(host: str) -> str:
     """Return how `host` is written in a URL a local client can open."""
-    if host in ("0.0.0.0", "::", ""):
+    if host in WILDCARD_HOSTS:
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
 

@@ -198,10 +198,8 @@ def reset_password(data_dir: str | None, email: str, password_stdin: bool) -> No
     user = find_user(email)
     password = read_new_password(password_stdin)
     validate(NewPasswordForm, username=user.username, email=user.email, password=password)
-    user.set_password(password)
     ended = len(user.logins)
-    user.end_logins()
-    code = user.make_recovery_code()  # whoever forgot the password may have lost the code too
+    code = user.reset_password(password)
     db.session.commit()
     log.info("Reset the password of account %d from the command line", user.id)
     logins = "login" if ended == 1 else "logins"

@@ -115,11 +115,8 @@ class User(UserMixin, Model):
     )
 
     def __init__(self, *, username: str, email: str, password: str) -> None:
-        super().__init__(
-            username=normalize_username(username),
-            username_key=username_key(username),
-            email=normalize_email(email),
-        )
+        super().__init__()
+        self.set_identity(username, email)
         self.set_password(password)
         self.forget_current_login()
 
@@ -144,6 +141,12 @@ class User(UserMixin, Model):
         """Start with no current login (the ORM calls this on every loaded user too)."""
         # The login this request runs under: Flask-Login's id for the user (see get_id).
         self.current_login: Login | None = None
+
+    def set_identity(self, username: str, email: str) -> None:
+        """Store the username (with its uniqueness key) and the email, normalized."""
+        self.username = normalize_username(username)
+        self.username_key = username_key(username)
+        self.email = normalize_email(email)
 
     def set_password(self, password: str) -> None:
         """Store an Argon2id hash of `password`."""
@@ -180,6 +183,12 @@ class User(UserMixin, Model):
             statement = statement.where(Login.id != self.current_login.id)
         db.session.execute(statement)
         db.session.expire(self, ["logins"])
+
+    def reset_password(self, password: str) -> str:
+        """Set `password`, end every login and replace the recovery code; return the new code."""
+        self.set_password(password)
+        self.end_logins()
+        return self.make_recovery_code()  # the old one is spent, or may be lost with the password
 
     def make_recovery_code(self) -> str:
         """Replace the recovery code with a new one; return it (it is stored only hashed)."""

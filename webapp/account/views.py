@@ -18,7 +18,7 @@ from webapp.account.forms import (
 )
 from webapp.auth.logins import log_out, show_recovery_code
 from webapp.extensions import db
-from webapp.models import iso_utc, normalize_email, normalize_username, username_key
+from webapp.models import iso_utc
 
 
 @bp.before_request
@@ -51,10 +51,7 @@ def profile():
     """Change the username and email."""
     form = ProfileForm(data={"username": current_user.username, "email": current_user.email})
     if form.validate_on_submit():
-        username = cast(str, form.username.data)
-        current_user.username = normalize_username(username)
-        current_user.username_key = username_key(username)
-        current_user.email = normalize_email(cast(str, form.email.data))
+        current_user.set_identity(cast(str, form.username.data), cast(str, form.email.data))
         db.session.commit()
         session["username"] = current_user.username  # the greeting says the new name at once
         flash("Your profile has been saved.", "success")
@@ -99,8 +96,8 @@ def export():
     response = Response(
         json.dumps(data, ensure_ascii=False, indent=2) + "\n", mimetype="application/json"
     )
+    # no-store, as on every page (webapp/security.py).
     response.headers["Content-Disposition"] = attachment(f"doorstep-{user.username}.json")
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 

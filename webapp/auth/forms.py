@@ -236,7 +236,19 @@ class RegistrationForm(Form):
         check_new_password(field, username=self.username.data, email=self.email.data)
 
 
-class LoginForm(Form):
+class ThrottledForm(Form):
+    """A form that checks a password or recovery code for the email it is given."""
+
+    retry_after: float | None = None  # seconds, while the email's attempts are refused
+
+    def refuse_while_backed_off(self, email: str) -> None:
+        """Stop validation, checking and counting nothing, while `email` is backed off."""
+        self.retry_after = throttling.seconds_blocked(email)
+        if self.retry_after is not None:
+            raise StopValidation(throttling.too_many_attempts(self.retry_after))
+
+
+class LoginForm(ThrottledForm):
     """Log in with email and password."""
 
     email = email_field()
@@ -244,7 +256,6 @@ class LoginForm(Form):
     remember = BooleanField("Remember me")
 
     user: User | None = None
-    retry_after: float | None = None  # seconds, while the email's attempts are refused
 
     def validate_password(self, field: PasswordField) -> None:
         """Check the password of the account the email names, if there is one."""
@@ -252,9 +263,7 @@ class LoginForm(Form):
             return
         # Both fields passed InputRequired (the email's errors are empty): both hold text.
         email = cast(str, self.email.data)
-        self.retry_after = throttling.seconds_blocked(email)
-        if self.retry_after is not None:  # refused unchecked, and not counted
-            raise StopValidation(throttling.too_many_attempts(self.retry_after))
+        self.refuse_while_backed_off(email)
         self.user = User.by_email(email)
         # No account is not an error here: the view sends the visitor to create one.
         if self.user is not None and not self.user.check_password(cast(str, field.data)):
@@ -270,7 +279,7 @@ class LoginForm(Form):
         return self.user is None
 
 
-class RecoverForm(Form):
+class RecoverForm(ThrottledForm):
     """Set a new password with the account's recovery code."""
 
     email = email_field()
@@ -286,16 +295,13 @@ class RecoverForm(Form):
     confirm = confirm_field("Confirm new password", "password")
 
     user: User | None = None
-    retry_after: float | None = None  # seconds, while the email's attempts are refused
 
     def validate_recovery_code(self, field: StringField) -> None:
         """Accept only the current code of the account the email names."""
         if self.email.errors:
             return
         email = cast(str, self.email.data)
-        self.retry_after = throttling.seconds_blocked(email)
-        if self.retry_after is not None:  # refused unchecked, and not counted
-            raise StopValidation(throttling.too_many_attempts(self.retry_after))
+        self.refuse_while_backed_off(email)
         user = User.by_email(email)
         # The same words for an unknown email: the form does not tell who has an account.
         if user is None or not user.check_recovery_code(cast(str, field.data)):

@@ -117,6 +117,5 @@ def show_recovery_code(code: str, *, then: str, message: str) -> Response:
     where `message` is flashed."""
     # The code itself stays out of the session cookie: it is in this one response only.
     session[AFTER_RECOVERY_CODE] = {"url": then, "message": message}
-    response = make_response(render_template("auth/recovery_code.html", code=code))
-    response.headers["Cache-Control"] = "no-store"  # nor kept in a cache on disk
-    return response
+    # Sent with no-store, as every page is (webapp/security.py): nor kept in a cache on disk.
+    return make_response(render_template("auth/recovery_code.html", code=code))

@@ -10,7 +10,7 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_login import current_user, login_required
 
 from webapp.auth import bp
-from webapp.auth.forms import LoginForm, RecoverForm, RegistrationForm
+from webapp.auth.forms import LoginForm, RecoverForm, RegistrationForm, ThrottledForm
 from webapp.auth.logins import AFTER_RECOVERY_CODE, log_in, log_out, show_recovery_code
 from webapp.extensions import db, limiter, login_manager
 from webapp.models import AccountTaken, User
@@ -98,9 +98,7 @@ def recover():
     if form.validate_on_submit():
         user = form.user
         assert user is not None  # the code matched this account
-        user.set_password(cast(str, form.password.data))
-        user.end_logins()
-        code = user.make_recovery_code()  # the used one is spent
+        code = user.reset_password(cast(str, form.password.data))
         db.session.commit()
         log_out()  # whoever was logged in here, this browser now starts afresh
         return show_recovery_code(
@@ -121,7 +119,7 @@ def recovery_code_saved():
     return redirect(safe_next_url(after["url"]) or url_for("main.index"))
 
 
-def render_form(template: str, form: LoginForm | RecoverForm):
+def render_form(template: str, form: ThrottledForm):
     """Show `form` again: a 429 saying how long to wait while its email is backed off."""
     if form.retry_after is None:
         return render_template(template, form=form)
