@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-from desktop import __version__, system
+from desktop import __version__, qt, system
 from desktop.locations import make_private_dir
 
 if TYPE_CHECKING:
@@ -58,74 +57,19 @@ def build(window: Window, data_dir: Path, log_dir: Path) -> list[Menu]:
     ]
     if sys.platform != "darwin":
         # macOS's application menu has its own Quit (Cmd+Q), and the Edit menu (copy and
-        # paste in fields) while webview.settings["SHOW_DEFAULT_MENUS"] stays on.
+        # paste in fields) while webview.settings["SHOW_DEFAULT_MENUS"] stays on. Its Quit
+        # asks each window's `closing` handlers first (the window state is saved there), then
+        # ends the process: the server, a child reading our stdin, stops on its own, and the
+        # data folder's lock goes with the process.
         file_items += [MenuSeparator(), MenuAction(QUIT, quit_)]
     return [Menu("File", file_items), Menu("Help", [MenuAction(ABOUT, about)])]
 
 
 def show_about(window: Window, text: str) -> None:
     """Show the About box: a Qt message box, else the backend's own dialog."""
-    from desktop.window import _native_view  # here: desktop.window imports this module
-
-    view = _native_view(window)
+    view = qt.native_view(window)
     if view is None:
         # WinForms' and Cocoa's native message box (with a Cancel button that does the same).
         window.create_confirmation_dialog(ABOUT, text)
         return
-
-    def about() -> None:
-        from qtpy.QtWidgets import QMessageBox, QWidget
-
-        QMessageBox.about(cast(QWidget, view), ABOUT, text)
-
-    run_on_qt_thread(view, about)
-
-
-def finish_qt_menu(view: object | None) -> None:
-    """On Qt: give Quit the Quit key (Ctrl+Q) and draw the menu bar in the system's colours."""
-    if view is None:
-        return
-
-    def finish() -> None:
-        from qtpy.QtCore import QTimer
-        from qtpy.QtGui import QKeySequence, QPalette
-        from qtpy.QtWidgets import QApplication, QMainWindow
-
-        window = cast(QMainWindow, view)  # the BrowserView is the window's QMainWindow
-        bar = window.menuBar()
-        if bar is None:  # QMainWindow makes one on demand: never None in practice
-            return
-        # pywebview's MenuAction takes no shortcut: it is set on the QAction it made.
-        for top in bar.actions():
-            menu = top.menu()
-            for action in menu.actions() if menu is not None else []:
-                if action.text() == QUIT:
-                    # Ctrl+Q on Linux; some desktops define no standard Quit key.
-                    standard = QKeySequence(QKeySequence.StandardKey.Quit)
-                    action.setShortcut(standard if not standard.isEmpty() else "Ctrl+Q")
-
-        # pywebview paints the window's palette white (background_color), and the menu bar
-        # inherits it: under a dark system theme its light text would be white on white.
-        def follow_system() -> None:
-            system_palette = QApplication.palette()
-            palette = bar.palette()
-            for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
-                # Set explicitly: a role left unset is inherited from the window again.
-                window_colour = system_palette.color(group, QPalette.ColorRole.Window)
-                palette.setColor(group, QPalette.ColorRole.Window, window_colour)
-            bar.setPalette(palette)
-
-        follow_system()
-        hints = QApplication.styleHints()
-        if hints is not None and hasattr(hints, "colorSchemeChanged"):  # Qt 6.5+
-            # Once the application's palette has changed too.
-            hints.colorSchemeChanged.connect(lambda *_: QTimer.singleShot(0, follow_system))
-
-    run_on_qt_thread(view, finish)
-
-
-def run_on_qt_thread(view: object, function: Callable[[], None]) -> None:
-    """Run `function` on Qt's GUI thread, from any thread."""
-    # pywebview's BrowserView.create_window_trigger calls what it is given, queued to the
-    # GUI thread: Qt widgets must only be touched there.
-    view.create_window_trigger.emit(function)  # type: ignore[attr-defined]
+    qt.show_about(view, ABOUT, text)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from desktop import menu, system, window_state
+from desktop import APP_ID, menu, qt, system, window_state, windows
 from desktop.signals import StopSignals
 
 if TYPE_CHECKING:
@@ -80,16 +81,19 @@ def show(
 
     window.events.loaded += lambda: window.run_js(EXTERNAL_LINKS_JS)
     views: list[object] = []
-    window.events.shown += lambda: views.append(_native_view(window))
-    # The native menu; on Qt, Ctrl+Q and the menu bar's colours are added once it is shown.
+    window.events.shown += lambda: views.append(qt.native_view(window))
+    # The native menu; Ctrl+Q (and on Qt the menu bar's colours) added once it is shown.
     menus = menu.build(window, data_dir, system.log_folder())
-    window.events.shown += lambda: menu.finish_qt_menu(_native_view(window))
     if system.webview_gui() == "qt":
-        _name_qt_application()
+        qt.name_application(APP_ID)
+        window.events.before_show += lambda: qt.paint_in_system_scheme(qt.native_view(window))
+        window.events.shown += lambda: qt.finish_menu(qt.native_view(window), menu.QUIT)
         # pywebview's own Qt handler offers the URL's path as the name ("export", or a
         # data: URL's text); ours offers the name the page gives, in the Downloads folder.
-        window.events.shown += lambda: _save_downloads_as_named(_native_view(window))
+        window.events.shown += lambda: qt.save_downloads_as_named(qt.native_view(window))
     else:
+        if sys.platform == "win32":
+            window.events.shown += lambda: windows.give_menu_item_ctrl_q(window, menu.QUIT)
         webview.settings["ALLOW_DOWNLOADS"] = True  # WebView2 and WebKit name files well
 
     # Only where the backend takes a PNG (Qt); on Windows and macOS, the executable's own.
@@ -111,59 +115,6 @@ def show(
         signals.release()
         watcher.join()
         signals.uninstall()
-
-
-def _name_qt_application() -> None:
-    """Name the Qt application after the desktop entry, so launchers group the window under it."""
-    from qtpy.QtCore import QCoreApplication
-    from qtpy.QtGui import QGuiApplication
-
-    from desktop import APP_ID
-
-    # Before webview.start() creates the QApplication: X11's WM_CLASS class (the entry's
-    # StartupWMClass), and Wayland's app_id and _GTK_APPLICATION_ID (the entry's file name).
-    QCoreApplication.setApplicationName(APP_ID)
-    QGuiApplication.setDesktopFileName(APP_ID)
-
-
-def _native_view(window: Window) -> object | None:
-    """Return the Qt BrowserView behind a pywebview window (None on other backends)."""
-    try:
-        from webview.platforms.qt import BrowserView
-    except ImportError:
-        return None
-    return BrowserView.instances.get(window.uid)
-
-
-def _save_downloads_as_named(view: object | None) -> None:
-    """Ask where to save each download the page starts, proposing the name it suggests."""
-    if view is None:
-        return
-    from platformdirs import user_downloads_dir
-    from qtpy import QtCore
-    from qtpy.QtWidgets import QFileDialog, QWidget
-
-    window = cast(QWidget, view)  # the BrowserView is the window's QMainWindow
-
-    def save(download) -> None:  # a QWebEngineDownloadRequest, on Qt's thread
-        folder = Path(user_downloads_dir())
-        if not folder.is_dir():
-            folder = Path.home()
-        path, _ = QFileDialog.getSaveFileName(
-            window, "Save As", str(folder / download.downloadFileName())
-        )
-        if not path:
-            download.cancel()
-            return
-        download.setDownloadDirectory(str(Path(path).parent))
-        download.setDownloadFileName(Path(path).name)
-        download.accept()
-        log.info("Saving a download to %s", path)
-
-    # Direct: Qt deletes a request nobody accepted as soon as the signal returns, and this
-    # runs in a pywebview thread, where a queued call would arrive too late (or never).
-    profile = window.webview.page().profile()  # type: ignore[attr-defined]
-    profile.downloadRequested.connect(save, QtCore.Qt.ConnectionType.DirectConnection)
 
 
 def _unblock_pywebview_threads(views: list[object], timeout: float = 1.0) -> None:
@@ -197,10 +148,10 @@ def _initial_geometry(data_dir: Path) -> dict[str, Any]:
     """Return create_window's geometry arguments: the saved state, where the backend takes it."""
     saved = window_state.load(data_dir)
     if saved is None or system.webview_gui() == "qt":
-        # Qt gets it in before_show (_restore_qt_state): webview.screens here would start
+        # Qt gets it in before_show (qt.restore_state): webview.screens here would start
         # pywebview's default backend, which on Linux is not necessarily Qt.
         return {"width": SIZE[0], "height": SIZE[1]}
-    state = window_state.clamp(saved, _screens(), MIN_SIZE)
+    state = window_state.clamp(saved, window_state.screens(), MIN_SIZE)
     return {
         "width": state.width,
         "height": state.height,
@@ -210,61 +161,17 @@ def _initial_geometry(data_dir: Path) -> dict[str, Any]:
     }
 
 
-def _screens() -> list[window_state.Area]:
-    """Return the screens attached now."""
-    import webview
-
-    return [window_state.Area(s.x, s.y, s.width, s.height) for s in webview.screens]
-
-
 def _keep_window_state(window: Window, data_dir: Path) -> None:
     """Restore the saved size, place and maximised state, and save them when the window closes."""
     # closing and before_show handlers run on the GUI thread, before the window goes or shows.
     if system.webview_gui() == "qt":
-        window.events.before_show += lambda: _restore_qt_state(window, data_dir)
-        window.events.closing += lambda: _save_qt_state(_native_view(window), data_dir)
+        window.events.before_show += lambda: qt.restore_state(window, data_dir, MIN_SIZE)
+        window.events.closing += lambda: qt.save_state(qt.native_view(window), data_dir)
         return
     maximized = [window.maximized]
     window.events.maximized += lambda: maximized.__setitem__(0, True)
     window.events.restored += lambda: maximized.__setitem__(0, False)
     window.events.closing += lambda: _save_state(window, data_dir, maximized[0])
-
-
-def _restore_qt_state(window: Window, data_dir: Path) -> None:
-    """Give the Qt window its saved geometry, on a screen that exists now."""
-    view = _native_view(window)
-    saved = window_state.load(data_dir)
-    if view is None or saved is None:
-        return
-    from qtpy.QtWidgets import QWidget
-
-    state = window_state.clamp(saved, _screens(), MIN_SIZE)
-    widget = cast(QWidget, view)
-    widget.resize(state.width, state.height)
-    widget.move(state.x, state.y)
-    window.maximized = state.maximized  # pywebview shows it maximised over that geometry
-    log.info("Restored the window state %s", state)
-
-
-def _save_qt_state(view: object | None, data_dir: Path) -> None:
-    """Save the Qt window's normal geometry and whether it is maximised."""
-    if view is None:
-        return
-    from qtpy import QtCore
-    from qtpy.QtWidgets import QWidget
-
-    widget = cast(QWidget, view)
-    flags = widget.windowState()
-    maximized = bool(flags & QtCore.Qt.WindowState.WindowMaximized)
-    if flags & (QtCore.Qt.WindowState.WindowMaximized | QtCore.Qt.WindowState.WindowMinimized):
-        normal = widget.normalGeometry()
-        state = window_state.WindowState(
-            normal.x(), normal.y(), normal.width(), normal.height(), maximized
-        )
-    else:
-        # x()/y() are the frame's place, which move() takes back at the next launch.
-        state = window_state.WindowState(widget.x(), widget.y(), widget.width(), widget.height())
-    window_state.save(data_dir, state)
 
 
 def _save_state(window: Window, data_dir: Path, maximized: bool) -> None:
@@ -300,9 +207,9 @@ def _front_bringer(window: Window) -> Callable[[], None]:
     triggers: list[Callable[[], None]] = []
 
     def make_trigger() -> None:  # before_show: on Qt's thread, once the view exists
-        view = _native_view(window)
+        view = qt.native_view(window)
         if view is not None:
-            triggers.append(_qt_front_trigger(view))
+            triggers.append(qt.front_trigger(view))
 
     window.events.before_show += make_trigger
 
@@ -311,29 +218,3 @@ def _front_bringer(window: Window) -> Callable[[], None]:
             trigger()
 
     return bring_qt
-
-
-def _qt_front_trigger(view: object) -> Callable[[], None]:
-    """Return a thread-safe function that brings `view` to the front (call this on Qt's thread)."""
-    from qtpy import QtCore
-    from qtpy.QtWidgets import QWidget
-
-    widget = cast(QWidget, view)
-
-    class FrontTrigger(QtCore.QObject):  # type: ignore[misc, unused-ignore]
-        fired = QtCore.Signal()
-
-        @QtCore.Slot()
-        def bring_to_front(self) -> None:
-            flags = widget.windowState()
-            if flags & QtCore.Qt.WindowState.WindowMinimized:
-                widget.setWindowState(flags & ~QtCore.Qt.WindowState.WindowMinimized)
-            widget.show()
-            widget.raise_()
-            # Window managers with focus-stealing prevention may only mark it as urgent.
-            widget.activateWindow()
-
-    # Made on Qt's thread: a signal emitted from another thread is queued to the slot there.
-    trigger = FrontTrigger(widget)  # the widget owns it: it lives as long as the window
-    trigger.fired.connect(trigger.bring_to_front)
-    return trigger.fired.emit

@@ -78,6 +78,13 @@ def save(data_dir: Path, state: WindowState) -> None:
         log.warning("Could not save the window state: %s", exc)
 
 
+def screens() -> list[Area]:
+    """Return the screens attached now (through pywebview, once its backend is running)."""
+    import webview
+
+    return [Area(s.x, s.y, s.width, s.height) for s in webview.screens]
+
+
 def clamp(state: WindowState, screens: Sequence[Area], min_size: tuple[int, int]) -> WindowState:
     """Fit `state` on the screen it overlaps most (the first if none): never off every screen."""
     if not screens:

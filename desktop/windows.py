@@ -1,4 +1,4 @@
-"""Windows specifics: downloaded files' mark, the WebView2 Runtime, owner-only folders.
+"""Windows specifics: downloaded files' mark, the WebView2 Runtime, owner-only folders, Ctrl+Q.
 
 Imported by the shell before anything heavy and by the webapp (webapp.paths), so this module
 imports the standard library only, and Windows-only modules (winreg, ctypes' WinDLL) inside
@@ -289,3 +289,32 @@ def apply_owner_only_dacl(path: str) -> bool:
         return True
     finally:
         kernel32.LocalFree(wanted)
+
+
+# --- The menu ----------------------------------------------------------------------------
+
+
+def give_menu_item_ctrl_q(window: object, title: str) -> None:
+    """Give the menu item named `title` the Ctrl+Q shortcut (pywebview's menu takes none)."""
+    form = getattr(window, "native", None)  # pywebview's BrowserForm, once shown
+    if form is None:
+        return
+    from System import Action, Enum  # type: ignore[import-not-found]  # pythonnet
+    from System.Windows.Forms import Keys, MenuStrip  # type: ignore[import-not-found]
+
+    def items(collection):  # every menu item, submenus included
+        for item in collection:
+            yield item
+            yield from items(getattr(item, "DropDownItems", None) or [])
+
+    def give() -> None:
+        ctrl_q = Enum.ToObject(Keys, int(Keys.Control) | int(Keys.Q))
+        for control in form.Controls:
+            if isinstance(control, MenuStrip):
+                for item in items(control.Items):
+                    if item.Text == title:
+                        # The WebView2 control hands the keys the page leaves alone to the
+                        # form (ProcessCmdKey), where the menu strip finds the shortcut.
+                        item.ShortcutKeys = ctrl_q
+
+    form.Invoke(Action(give))  # WinForms controls belong to their GUI thread

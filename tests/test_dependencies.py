@@ -76,7 +76,7 @@ def qt_browser_view():
 def test_pywebview_qt_keeps_each_windows_browser_view_by_its_uid(qt_browser_view):
     why = moved(
         "webview.platforms.qt.BrowserView.instances (by window uid)",
-        "desktop/window.py's _native_view",
+        "desktop/qt.py's native_view",
         "pywebview",
     )
     assert isinstance(qt_browser_view.instances, dict), why
@@ -88,7 +88,7 @@ def test_pywebview_qt_keeps_each_windows_browser_view_by_its_uid(qt_browser_view
 def test_pywebview_qt_browser_views_hold_their_qwebengineview(qt_browser_view):
     why = moved(
         "BrowserView.webview (the QWebEngineView, whose profile signals downloads)",
-        "desktop/window.py's _save_downloads_as_named",
+        "desktop/qt.py's save_downloads_as_named",
         "pywebview",
     )
     source = inspect.getsource(qt_browser_view.__init__)

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.window
 HARNESS = """
 import json, os, sys, threading
 import webview
-from desktop import menu
+from desktop import qt
 from desktop.__main__ import main
 
 out, trigger = sys.argv[1], sys.argv[2]
@@ -52,6 +52,9 @@ def inspect(view):
             if os.path.exists(trigger) and action.text() == open(trigger).read():
                 os.remove(trigger)
                 action.trigger()
+    # What shows before the first page paints: the page's and the window's background.
+    palette_colour = view.palette().color(view.backgroundRole()).name()
+    entries["(background)"] = [view.webview.page().backgroundColor().name(), palette_colour]
     with open(out + ".tmp", "w") as file:
         json.dump(entries, file)
     os.replace(out + ".tmp", out)
@@ -60,7 +63,7 @@ def watch(window):
     from webview.platforms.qt import BrowserView
     view = BrowserView.instances[window.uid]
     while not window.events.closed.wait(0.1):
-        menu.run_on_qt_thread(view, lambda: inspect(view))
+        qt.run_on_gui_thread(view, lambda: inspect(view))
 
 def create(*args, **kwargs):
     window = create_window(*args, **kwargs)
@@ -149,6 +152,7 @@ def test_the_menu_bar_has_about_the_folders_and_quit(open_window, harness, tmp_p
     window = open_window()
     window.page("/")
     entries = menu_bar(harness)
+    del entries["(background)"]
     assert entries == {
         "File": [
             [OPEN_DATA, "", False],
@@ -159,6 +163,18 @@ def test_the_menu_bar_has_about_the_folders_and_quit(open_window, harness, tmp_p
         "Help": [[ABOUT, "", False]],
     }
     window.screenshot(tmp_path, "menu-bar.png")
+
+
+@pytest.mark.parametrize(("scheme", "background"), [("light", "#ffffff"), ("dark", "#212529")])
+def test_the_window_is_painted_in_the_system_scheme_before_the_page(
+    open_window, harness, scheme, background
+):
+    # Until the first page paints, the window shows the page's background colour: white
+    # would flash in a dark desktop (the GTK 3 platform theme stands in for one, as in
+    # test_dark_mode.py). Bootstrap's dark body background is what the page paints next.
+    theme = "Adwaita:dark" if scheme == "dark" else "Adwaita"
+    open_window(env={"QT_QPA_PLATFORMTHEME": "gtk3", "GTK_THEME": theme})
+    assert menu_bar(harness)["(background)"] == [background, background]
 
 
 def test_ctrl_q_quits_cleanly(open_window, display, harness):

@@ -25,8 +25,11 @@ def xvfb(size: str = "1280x800x24", timeout: float = 20.0) -> Iterator[str]:
     if not shutil.which("Xvfb"):
         raise RuntimeError("Xvfb is not installed (Debian package: xvfb)")
     read_fd, write_fd = os.pipe()
+    # -noreset: by default the server resets when its last client leaves, and a window
+    # launched during that reset cannot connect ("could not connect to display") - about
+    # one connection in sixty when clients come and go back to back, as test after test does.
     proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", size, "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", size, "-nolisten", "tcp", "-noreset"],
         pass_fds=[write_fd],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
