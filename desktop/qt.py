@@ -2,7 +2,7 @@
 
 pywebview draws the window; these finish it where its API stops: the application's name for
 launchers, window state, bringing it to the front, downloads, the menu's shortcut and colours,
-the About box, and a dark background before the first page paints.
+the About box, a dark background before the first page paints, and the system's languages.
 """
 
 from __future__ import annotations
@@ -71,6 +71,18 @@ def paint_in_system_scheme(view: object | None) -> None:
     palette.setColor(widget.backgroundRole(), colour)
     widget.setPalette(palette)
     widget.webview.page().setBackgroundColor(colour)  # type: ignore[attr-defined]
+
+
+def send_languages(view: object | None, accept_language: str) -> None:
+    """Make the page's requests and navigator.languages name the user's languages (before_show)."""
+    if view is None:
+        return
+    # QtWebEngine sends no Accept-Language of its own. Set before the first request leaves:
+    # pywebview has only queued the first page's load when before_show runs. Qt sends the
+    # list in its order and drops the q-values (docs/desktop.md).
+    profile = view.webview.page().profile()  # type: ignore[attr-defined]
+    profile.setHttpAcceptLanguage(accept_language)
+    log.info("The window asks for the languages %s", accept_language)
 
 
 def restore_state(window: Window, data_dir: Path, min_size: tuple[int, int]) -> None:

@@ -59,6 +59,7 @@ class CDPSession:
         if b" 101 " not in head.split(b"\r\n", 1)[0]:
             raise ConnectionError(f"WebSocket handshake refused: {head[:200]!r}")
         self._next_id = 0
+        self._events: list[dict[str, Any]] = []  # those that arrived while a call waited
 
     def close(self) -> None:
         """Close the connection."""
@@ -112,7 +113,7 @@ class CDPSession:
                 return message
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Send one command and return its result (events in between are skipped)."""
+        """Send one command and return its result (events in between are kept for event())."""
         self._next_id += 1
         ident = self._next_id
         self._send_frame(json.dumps({"id": ident, "method": method, "params": params}).encode())
@@ -122,6 +123,23 @@ class CDPSession:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
                 return reply.get("result", {})
+            if "method" in reply:
+                self._events.append(reply)
+
+    def event(self, method: str) -> dict[str, Any]:
+        """Return the parameters of the next `method` event (of a domain enabled by call()).
+
+        Other events before it are dropped. Waits at most the session's timeout (the
+        socket's: TimeoutError).
+        """
+        while True:
+            for index, event in enumerate(self._events):
+                if event["method"] == method:
+                    return self._events.pop(index).get("params", {})
+            self._events.clear()  # none of them is wanted
+            message = json.loads(self._read_message())
+            if "method" in message:
+                self._events.append(message)
 
     def evaluate(self, expression: str) -> Any:
         """Evaluate a JavaScript expression in the page and return its (JSON) value.
