@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from desktop import APP_ID, languages, menu, qt, system, window_state, windows
+from desktop import APP_ID, menu, qt, system, system_languages, window_state, windows
 from desktop.signals import StopSignals
 
 if TYPE_CHECKING:
@@ -88,9 +88,9 @@ def show(
         qt.name_application(APP_ID)
         window.events.before_show += lambda: qt.paint_in_system_scheme(qt.native_view(window))
         # WebView2 and WKWebView send the system's UI languages themselves; Qt sends none.
-        tags = languages.preferred_languages()
+        tags = system_languages.preferred_languages()
         if tags:
-            header = languages.accept_language(tags)
+            header = system_languages.accept_language(tags)
             window.events.before_show += lambda: qt.send_languages(qt.native_view(window), header)
         window.events.shown += lambda: qt.finish_menu(qt.native_view(window), menu.QUIT)
         # pywebview's own Qt handler offers the URL's path as the name ("export", or a

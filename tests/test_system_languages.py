@@ -1,11 +1,11 @@
 """The window speaks the system's language: the user's languages read as gettext reads them,
-and the Accept-Language header the window sends from them (desktop/languages.py)."""
+and the Accept-Language header the window sends from them (desktop/system_languages.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from desktop.languages import accept_language, bcp47_tag, preferred_languages
+from desktop.system_languages import accept_language, bcp47_tag, preferred_languages
 
 
 @pytest.mark.parametrize(
