@@ -24,7 +24,7 @@ _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title} · Doorstep</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{style}</style></head>
-<body><h1>{title}</h1><p>{message}</p></body></html>
+<body><main><h1>{title}</h1><p>{message}</p></main></body></html>
 """
 # The policy allows this page's own <style> by its hash, and no other inline style.
 _PAGE_HEADERS = security_headers(inline_styles=(_STYLE,))

@@ -1,5 +1,5 @@
 // Doorstep's only script: the two Bootstrap behaviours its pages use, on Bootstrap's own
-// markup, and the recovery code's Copy button, without Bootstrap's 80 KB bundle (which cost the window's start-up more than
+// markup, the recovery code's Copy button and the focus on a form's first error, without Bootstrap's 80 KB bundle (which cost the window's start-up more than
 // anything else left on the page: docs/startup.md).
 document.addEventListener("click", (event) => {
   // The navbar's toggler shows and hides the links on narrow windows.
@@ -42,3 +42,8 @@ document.addEventListener("input", (event) => {
     link.href = url;
   }
 });
+
+// A form sent back with errors: the first field to fix gets the focus, so a keyboard or
+// screen-reader user lands on it with its error read out (templates/_forms.html ties them).
+// A page without errors keeps its autofocus field, if any.
+document.querySelector('[aria-invalid="true"]')?.focus();
