@@ -148,7 +148,7 @@ def test_the_switch_sets_a_lasting_cookie_flashes_nothing_and_goes_back(client):
     # Each button names its language in that language, and says which one is in use.
     assert re.search(r'value="en" lang="en"\s+class="[^"]*">English</button>', html)
     assert re.search(
-        r'value="zh_Hans" lang="zh-Hans"\s+class="[^"]*" aria-current="true">简体中文</button>',
+        r'value="zh_Hans" lang="zh-Hans"\s+class="[^"]* active" aria-current="true">简体中文</button>',
         html,
     )
 
