@@ -205,6 +205,7 @@ def test_0004_gives_new_keys_keeps_clashing_accounts_apart_and_downgrades(app, c
         assert f"account {alice} keeps it" in warning
         assert "ａｌｉｃｅ" not in warning and "Alice" not in warning  # ids only
         # The names themselves are kept; the new rule finds the older account by either.
+        upgrade()  # to head: the model has the later revisions' columns too
         assert User.by_username("ａｌｉｃｅ").email == "alice@example.com"
         assert db.session.get(User, fullwidth).username == "ａｌｉｃｅ"
         db.session.rollback()
