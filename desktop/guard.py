@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from werkzeug.sansio.http import parse_cookie
 
 from desktop.headers import NO_STORE, SECURITY_HEADERS, security_headers
+from desktop.languages import DEFAULT_LOCALE, HTML_LANG, environ_locale, translations
 
 TOKEN_PARAM = "token"
 
@@ -21,7 +22,7 @@ _STYLE = (
     "color:#212529}h1{font-size:1.5rem}"
 )
 _PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title} · Doorstep</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title} · Doorstep</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{style}</style></head>
 <body><main><h1>{title}</h1><p>{message}</p></main></body></html>
@@ -35,10 +36,16 @@ def cookie_name(port: int) -> str:
     return f"doorstep_token_{port}"
 
 
-def error_page(status: str, title: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
-    """Return a small self-contained HTML error response as (status, headers, body)."""
+def error_page(
+    status: str, title: str, message: str, locale: str = DEFAULT_LOCALE
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Return a small self-contained HTML error response as (status, headers, body); `title`
+    and `message` are already in `locale`, which <html lang> names."""
     body = _PAGE.format(
-        title=html.escape(title), message=html.escape(message), style=_STYLE
+        title=html.escape(title),
+        message=html.escape(message),
+        style=_STYLE,
+        lang=HTML_LANG[locale],
     ).encode("utf-8")
     headers = [
         ("Content-Type", "text/html; charset=utf-8"),
@@ -87,13 +94,18 @@ class AccessGuard:
         """Check Host, then token or cookie; pass allowed requests on to the app."""
         host = environ.get("HTTP_HOST", "").lower()
         if host not in self.allowed_hosts:
+            locale = environ_locale(environ)
+            _ = translations(locale).gettext
             return self._answer(
                 start_response,
                 error_page(
                     "400 Bad Request",
-                    "Bad request",
-                    "This address is not served here. Open Doorstep from its own window "
-                    "or from the address that 'doorstep serve' printed.",
+                    _("Bad request"),
+                    _(
+                        "This address is not served here. Open Doorstep from its own window "
+                        "or from the address that 'doorstep serve' printed."
+                    ),
+                    locale,
                 ),
             )
 
@@ -101,11 +113,11 @@ class AccessGuard:
         offered = [value for key, value in query if key == TOKEN_PARAM]
         if offered:
             if not self._valid(offered[-1]):
-                return self._forbidden(start_response)
+                return self._forbidden(environ, start_response)
             return self._redirect_without_token(environ, query, start_response)
 
         if not self._cookie_valid(environ):
-            return self._forbidden(start_response)
+            return self._forbidden(environ, start_response)
         return self.app(environ, start_response)
 
     def _redirect_without_token(
@@ -131,14 +143,19 @@ class AccessGuard:
         )
         return [b""]
 
-    def _forbidden(self, start_response: StartResponse) -> Iterable[bytes]:
+    def _forbidden(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        locale = environ_locale(environ)
+        _ = translations(locale).gettext
         return self._answer(
             start_response,
             error_page(
                 "403 Forbidden",
-                "Forbidden",
-                "This Doorstep server only answers the window or browser it was opened in. "
-                "Use the full address (with its token) that Doorstep printed when it started.",
+                _("Forbidden"),
+                _(
+                    "This Doorstep server only answers the window or browser it was opened in. "
+                    "Use the full address (with its token) that Doorstep printed when it started."
+                ),
+                locale,
             ),
         )
 

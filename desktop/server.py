@@ -122,20 +122,30 @@ def dispose_database(app: Any) -> None:
 def _failure_app(log_path: Path | None, error: BaseException) -> Any:
     from desktop.fatal import sentence
     from desktop.guard import error_page
+    from desktop.languages import N_, environ_locale, translations
 
+    # The reason a database was refused stays in English: the webapp that words it in the
+    # user's language could not start (docs/i18n.md).
     refused = refusal_message(error)
+    parts: list[tuple[str, dict[str, str]]]  # English messages and their values
     if refused is not None:
-        status, title = "503 Service Unavailable", "Doorstep cannot open your data"
+        status, title = "503 Service Unavailable", N_("Doorstep cannot open your data")
         # A sentence on a page of its own, and what to do next: the run ends with the window.
-        message = sentence(refused) + " Close this window to quit Doorstep."
+        parts = [(sentence(refused), {}), (N_("Close this window to quit Doorstep."), {})]
     else:
-        where = f" Details are in the log file {log_path}." if log_path else ""
-        status, title = "500 Internal Server Error", "Doorstep could not start"
-        message = "Something went wrong while starting Doorstep." + where
-    status, headers, body = error_page(status, title, message)
+        status, title = "500 Internal Server Error", N_("Doorstep could not start")
+        parts = [(N_("Something went wrong while starting Doorstep."), {})]
+        if log_path:
+            parts.append((N_("Details are in the log file %(path)s."), {"path": str(log_path)}))
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        start_response(status, headers)
+        locale = environ_locale(environ)
+        gettext = translations(locale).gettext
+        message = " ".join(
+            gettext(text) % values if values else gettext(text) for text, values in parts
+        )
+        status_line, headers, body = error_page(status, gettext(title), message, locale)
+        start_response(status_line, headers)
         return [body]
 
     return app

@@ -26,6 +26,9 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 # What the browser, window and frozen-app tests need from Debian, one package a line; the
 # hosted workflow installs the same list.
 DEBIAN_PACKAGES_FILE = ROOT / "scripts" / "debian-packages.txt"
+# The message catalogues: a .pot extracted from the code and templates, a .po per locale.
+TRANSLATIONS = ROOT / "webapp" / "translations"
+POT = TRANSLATIONS / "messages.pot"
 # The checks that run before any test, each run by `check` (all of them by default).
 GATES = ("lint", "format", "types")
 # Type-checked as each OS the app ships on, whichever this is: mypy follows sys.platform
@@ -55,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     tasks.add_parser("system-deps", help="install the Debian packages the tests need")
     tasks.add_parser("setup", help="only create .venv and install the project with every extra")
+    tasks.add_parser(
+        "translations",
+        help="extract the messages, update the .po files with them, compile (docs/i18n.md)",
+    )
     options = parser.parse_args(argv)
 
     # This script runs on whatever Python the user has, before any venv exists.
@@ -68,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     if options.task == "setup":
         ensure_venv("[dev]")
         return 0
+    if options.task == "translations":
+        ensure_venv("[dev]")
+        return update_translations()
     if options.task == "check":
         unknown = sorted(set(options.gates) - set(GATES))
         if unknown:
@@ -100,12 +110,45 @@ def ensure_venv(extras: str) -> None:
     wanted = hashlib.sha256(project + extras.encode()).hexdigest()
     everything = hashlib.sha256(project + b"[dev]").hexdigest()  # [dev] includes every extra
     installed = stamp.read_text().split() if stamp.exists() else []
-    if wanted in installed or everything in installed:
-        return
-    print(f"Installing Doorstep{extras} into {VENV.relative_to(ROOT)}/ …", flush=True)
-    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "-e", f"{ROOT}{extras}"], check=True)
-    stamp.write_text("\n".join([*installed, wanted]))
+    if wanted not in installed and everything not in installed:
+        print(f"Installing Doorstep{extras} into {VENV.relative_to(ROOT)}/ …", flush=True)
+        pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+        subprocess.run([*pip, "-e", f"{ROOT}{extras}"], check=True)
+        stamp.write_text("\n".join([*installed, wanted]))
+    # Every time: the .mo files are not committed, and a pull may bring new translations.
+    compile_translations()
+
+
+def pybabel(*args: str) -> None:
+    """Run the venv's pybabel from the checkout's root; stop on failure."""
+    subprocess.run([str(BIN / "pybabel"), "-q", *args], cwd=ROOT, check=True)
+
+
+def compile_translations() -> None:
+    """Compile each .po under webapp/translations into the .mo beside it."""
+    pybabel("compile", "-d", str(TRANSLATIONS))
+
+
+def update_translations() -> int:
+    """Extract the messages into the .pot, merge it into every .po, compile; 0 on success."""
+    pybabel(
+        "extract",
+        *("-F", "babel.cfg"),
+        # _l: flask_babel's lazy_gettext; N_ (a default keyword) marks texts translated later.
+        *("-k", "_l"),
+        "--add-location=file",
+        "--sort-by-file",
+        *("--project", "Doorstep", "--copyright-holder", "Doorstep's authors"),
+        *("-o", str(POT)),
+        ".",
+    )
+    pybabel("update", "--ignore-obsolete", "-i", str(POT), "-d", str(TRANSLATIONS))
+    compile_translations()
+    print(
+        f"Updated {TRANSLATIONS.relative_to(ROOT)}: translate the new and fuzzy messages in its "
+        ".po files (tests/test_translations.py lists them), then run this again to compile."
+    )
+    return 0
 
 
 def install_system_packages() -> int:

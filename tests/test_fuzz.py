@@ -33,16 +33,16 @@ GET_PATHS = [
 POST_PATHS = [
     "/register", "/login", "/logout", "/recover", "/recovery-code/saved", "/account/profile",
     "/account/password", "/account/recovery-code", "/account/delete",
-    "/account/logout-everywhere",
+    "/account/logout-everywhere", "/language",
 ]  # fmt: skip
 FIELDS = [
     "username", "email", "password", "confirm", "remember", "recovery_code",
-    "current_password", "csrf_token",
+    "current_password", "csrf_token", "locale", "next",
 ]  # fmt: skip
 # Values that pass some checks, so examples reach past the first validator.
 PLAUSIBLE = [
     "", " ", EMAIL, " MEI@Example.com ", "someone@example.com", PASSWORD, "Mei", "Zoë", "美玲",
-    "y", "on", "new password 12", "0000-0000-0000-0000", "/account", "//evil.example",
+    "y", "on", "new password 12", "en", "zh_Hans", "0000-0000-0000-0000", "/account", "//evil.example",
     "/\\evil.example", "https://evil.example/", "a" * 32, "a" * 33, "a" * 128, "a" * 129,
     "x" * 250 + "@example.com", "\x00", "mei@example.com\x00", "\u200b", "\ufeffMei",
 ]  # fmt: skip

@@ -205,6 +205,7 @@ def test_0004_gives_new_keys_keeps_clashing_accounts_apart_and_downgrades(app, c
         assert f"account {alice} keeps it" in warning
         assert "ａｌｉｃｅ" not in warning and "Alice" not in warning  # ids only
         # The names themselves are kept; the new rule finds the older account by either.
+        upgrade()  # to head: the model has the later revisions' columns too
         assert User.by_username("ａｌｉｃｅ").email == "alice@example.com"
         assert db.session.get(User, fullwidth).username == "ａｌｉｃｅ"
         db.session.rollback()
@@ -548,3 +549,22 @@ def test_under_flask_run_the_first_request_upgrades_a_0_1_0_database(data_dir):
     )
     assert response.status_code == 302
     assert len(backups(data_dir)) == 1
+
+
+def test_0005_gives_0_1_0_accounts_an_empty_language_choice_and_keeps_everything(
+    make_app, data_dir
+):
+    database = load_0_1_0_database(data_dir)
+    stored = read_rows(database)
+    app = make_app()
+    assert read_rows(database, V0_1_0_USERS) == stored
+    # No choice yet: each account follows its browser's language until its user picks one.
+    assert read_rows(database, "SELECT locale FROM users") == [(None,)] * len(stored)
+    username, email, password = V0_1_0_ACCOUNTS[1]
+    client = app.test_client()
+    AuthActions(client).login(email=email, password=password)
+    client.post("/language", data={"locale": "zh_Hans"})
+    assert read_rows(database, f"SELECT locale FROM users WHERE email = '{email}'") == [
+        ("zh_Hans",)
+    ]
+    assert f"欢迎回来，{username}！" in client.get("/").get_data(as_text=True)

@@ -98,8 +98,11 @@ def test_the_sdist_holds_what_a_rebuild_needs(dists):
     assert {"build/doorstep.spec", "build/icons/doorstep.ico", "webapp/migrations/env.py"} <= (
         expected
     )
+    # Compiled translations are built, not shipped as sources: the wheel's build makes them.
+    expected = {name for name in expected if not name.endswith(".mo")}
+    assert {"setup.py", "babel.cfg", "webapp/translations/messages.pot"} <= names
     assert expected <= names, sorted(expected - names)
-    assert not [name for name in names if name.startswith("build/work/")]
+    assert not [name for name in names if name.startswith("build/work/") or name.endswith(".mo")]
 
 
 @pytest.mark.timeout(BUILD_TIMEOUT + 60)
@@ -113,6 +116,11 @@ def test_the_wheel_holds_every_module_and_resource_and_nothing_else(dists):
         expected |= {
             f"webapp/{p.relative_to(ROOT).as_posix()}" for p in source_files(ROOT / folder)
         }
+    # The compiled catalogue of each translation, whether or not the checkout compiled its own.
+    expected |= {
+        p.relative_to(ROOT).with_suffix(".mo").as_posix()
+        for p in (ROOT / "webapp" / "translations").glob("*/LC_MESSAGES/*.po")
+    }
     with zipfile.ZipFile(wheel) as archive:
         names = {name for name in archive.namelist() if ".dist-info/" not in name}
     assert names == expected, (sorted(expected - names), sorted(names - expected))

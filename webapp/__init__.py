@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from flask import Flask
 
-from webapp import account, auth, database, errors, main, security
+from webapp import account, auth, database, errors, i18n, main, security
 from webapp.cli import users
 from webapp.config import configure
 from webapp.extensions import csrf, db, limiter, login_manager
@@ -30,19 +28,12 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)  # the auth forms' POSTs, per client address
+    i18n.init_app(app)  # Flask-Babel: English or Simplified Chinese, dates in the local zone
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
     errors.register(app)
     security.register(app)  # headers on every response, error pages included
-    app.add_template_filter(local_time)
     app.cli.add_command(users)  # `flask users ...`; `doorstep users ...` runs it too
     return app
-
-
-def local_time(value: datetime | None, pattern: str = "%d %b %Y, %H:%M") -> str:
-    """Format a stored (naive UTC) time in the user's local time zone."""
-    if value is None:
-        return "never"
-    return value.replace(tzinfo=timezone.utc).astimezone().strftime(pattern)

@@ -14,6 +14,7 @@ import logging
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
 from typing import IO, Any, TypeVar
 
 import click
@@ -47,6 +48,13 @@ PROGRAM = "doorstep.users.program"
 # Local time, sortable, to the minute: the table is for reading; --json has the exact times.
 TIME_PATTERN = "%Y-%m-%d %H:%M"
 COLUMN_GAP = "  "
+
+
+def local_time(value: datetime | None, pattern: str = TIME_PATTERN) -> str:
+    """Format a stored (naive UTC) time in the local time zone (the CLI speaks English only)."""
+    if value is None:
+        return "never"
+    return value.replace(tzinfo=timezone.utc).astimezone().strftime(pattern)
 
 
 class UsersError(click.ClickException):
@@ -127,8 +135,6 @@ def list_users(data_dir: str | None, as_json: bool) -> None:
         # ASCII-only (\u escapes): stdout may be a pipe in a legacy code page on Windows.
         click.echo(json.dumps([account_json(user) for user in accounts], indent=2))
         return
-    from webapp import local_time  # the webapp's package imports this module
-
     header = ("ID", "USERNAME", "EMAIL", "CREATED", "LAST LOGIN")
     rows = [
         (

@@ -6,26 +6,38 @@ import logging
 import os
 
 from flask import Flask, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from desktop.fatal import sentence
+from desktop.languages import N_
 from webapp.database import DatabaseFileMoved, DatabaseRefused, sqlite_path
 from webapp.extensions import db, login_manager
 
 log = logging.getLogger("doorstep.errors")
 
+# Werkzeug's names of the statuses Doorstep's pages can answer with, to translate them.
+TITLES = {
+    400: N_("Bad Request"),
+    403: N_("Forbidden"),
+    404: N_("Not Found"),
+    405: N_("Method Not Allowed"),
+    413: N_("Request Entity Too Large"),
+    429: N_("Too Many Requests"),
+    500: N_("Internal Server Error"),
+}
 MESSAGES = {
-    400: "The request could not be understood.",
-    403: "You are not allowed to do that.",
-    404: "There is no page at this address.",
-    405: "This page cannot be used that way.",
-    413: "That was more than this app accepts in one go.",
+    400: N_("The request could not be understood."),
+    403: N_("You are not allowed to do that."),
+    404: N_("There is no page at this address."),
+    405: N_("This page cannot be used that way."),
+    413: N_("That was more than this app accepts in one go."),
     # Flask-Limiter's per-client limit on the auth forms (webapp.auth.views).
-    429: "This form was sent too many times from this computer. Wait a minute and try again.",
-    500: "Something went wrong on our side. Your data is safe; please try again.",
+    429: N_("This form was sent too many times from this computer. Wait a minute and try again."),
+    500: N_("Something went wrong on our side. Your data is safe; please try again."),
 }
 
 # SQLite's primary result codes (sqlite.org/rescode.html). The sqlite3 module names them
@@ -39,13 +51,13 @@ SQLITE_FULL = 13
 SQLITE_CANTOPEN = 14
 SQLITE_NOTADB = 26
 # Why a read or write failed, in plain words.
-DISK_FULL = "the disk is full"
-FILE_READ_ONLY = "its database file is read-only"
-CANNOT_OPEN = "its database file cannot be opened"
-DISK_ERROR = "the disk reported an error"
-IN_USE = "another program is using the database; please try again"
-DAMAGED = "its database file is damaged"
-MOVED = "its database file was moved or deleted while Doorstep was running. Restart Doorstep"
+DISK_FULL = N_("the disk is full")
+FILE_READ_ONLY = N_("its database file is read-only")
+CANNOT_OPEN = N_("its database file cannot be opened")
+DISK_ERROR = N_("the disk reported an error")
+IN_USE = N_("another program is using the database; please try again")
+DAMAGED = N_("its database file is damaged")
+MOVED = N_("its database file was moved or deleted while Doorstep was running. Restart Doorstep")
 # By SQLite's (extended) result code, as Python 3.11+ reports it.
 SQLITE_REASONS = {
     SQLITE_FULL: DISK_FULL,
@@ -55,7 +67,7 @@ SQLITE_REASONS = {
     SQLITE_BUSY: IN_USE,
     SQLITE_LOCKED: IN_USE,
     SQLITE_CORRUPT: DAMAGED,
-    SQLITE_NOTADB: "its database file is not a database",
+    SQLITE_NOTADB: N_("its database file is not a database"),
 }
 SQLITE_READONLY_DBMOVED = 1032  # not in the sqlite3 module's constants before Python 3.11
 # By the driver's message, for Pythons without sqlite_errorcode and for other databases.
@@ -68,7 +80,7 @@ MESSAGE_REASONS = [
     ("disk i/o error", DISK_ERROR),
     ("database is locked", IN_USE),
     ("malformed", DAMAGED),
-    ("connection", "the database server cannot be reached"),
+    ("connection", N_("the database server cannot be reached")),
 ]
 
 
@@ -89,15 +101,19 @@ def _render(code: int, title: str, message: str):
 def _csrf_failed(error: CSRFError):
     return _render(
         400,
-        "This form has expired",
-        "The form was open too long or came from somewhere else. "
-        "Go back, reload the page and try again.",
+        _("This form has expired"),
+        _(
+            "The form was open too long or came from somewhere else. "
+            "Go back, reload the page and try again."
+        ),
     )
 
 
 def _http_error(error: HTTPException):
     code = error.code or 500
-    return _render(code, error.name, MESSAGES.get(code, error.description or ""))
+    title = _(TITLES[code]) if code in TITLES else error.name
+    message = _(MESSAGES[code]) if code in MESSAGES else error.description or ""
+    return _render(code, title, message)
 
 
 def _database_failed(error: DBAPIError | DatabaseFileMoved):
@@ -109,20 +125,24 @@ def _database_failed(error: DBAPIError | DatabaseFileMoved):
         login_manager._update_request_context_with_user()  # shown as logged out, not a 500
     reason = MOVED if isinstance(error, DatabaseFileMoved) else database_failure_reason(error)
     log.error("Database failure on %s %s: %s", request.method, request.path, reason)
+    # The reasons are English for the log, and translated for the page.
     if request.method in ("GET", "HEAD"):
         return _render(
-            503, "Doorstep cannot read its data", f"Doorstep could not read your data: {reason}."
+            503,
+            _("Doorstep cannot read its data"),
+            _("Doorstep could not read your data: %(reason)s.", reason=_(reason)),
         )
     return _render(
         503,
-        "Your changes were not saved",
-        f"Doorstep could not save your changes: {reason}.",
+        _("Your changes were not saved"),
+        _("Doorstep could not save your changes: %(reason)s.", reason=_(reason)),
     )
 
 
 def _database_refused(error: DatabaseRefused):
     # Under `flask run`, where nothing else would say it: the shell stops before serving.
-    return _render(503, "Doorstep cannot open your data", sentence(str(error)))
+    # The reason stays English: DatabaseRefused is worded before any request, for the shell too.
+    return _render(503, _("Doorstep cannot open your data"), sentence(str(error)))
 
 
 def database_failure_reason(error: DBAPIError) -> str:
@@ -139,7 +159,7 @@ def database_failure_reason(error: DBAPIError) -> str:
     if reason in (FILE_READ_ONLY, CANNOT_OPEN):
         # SQLite cannot tell a read-only folder (no room for its -wal file) from a lost file.
         return where_the_file_is_stuck() or reason
-    return reason or "the database reported an error"
+    return reason or N_("the database reported an error")
 
 
 def where_the_file_is_stuck() -> str | None:
@@ -148,9 +168,9 @@ def where_the_file_is_stuck() -> str | None:
     if path is None:
         return None
     if not os.access(path.parent, os.W_OK):
-        return "its data folder is read-only"
+        return N_("its data folder is read-only")
     if not path.exists():
-        return "its database file is missing"
+        return N_("its database file is missing")
     if not os.access(path, os.W_OK):
         return FILE_READ_ONLY
     return None
@@ -158,4 +178,4 @@ def where_the_file_is_stuck() -> str | None:
 
 def _server_error(error: InternalServerError):
     db.session.rollback()  # a half-done write must not leak into the error page
-    return _render(500, "Something went wrong", MESSAGES[500])
+    return _render(500, _("Something went wrong"), _(MESSAGES[500]))

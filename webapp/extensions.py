@@ -4,6 +4,7 @@ Flask-Migrate is the exception: webapp.database binds it when a migration is nee
 """
 
 from flask import Flask
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -19,6 +20,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = CSRFProtect()
+babel = Babel()  # bound with its selectors by webapp.i18n.init_app
 
 
 class DecoratorLimiter(Limiter):

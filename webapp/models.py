@@ -109,6 +109,9 @@ class User(UserMixin, Model):
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
     # None for accounts made before recovery codes existed (0.1.0) until they make one.
     recovery_code_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    # The language switch's last choice (a Babel locale, "en" or "zh_Hans"); None until the
+    # user picks one, so the browser's language applies.
+    locale: Mapped[str | None] = mapped_column(String(16), default=None)
 
     logins: Mapped[list[Login]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="Login.created_at"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import cast
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import ValidationError
@@ -21,7 +23,7 @@ from webapp.auth.forms import (
 )
 from webapp.models import normalize_email
 
-WRONG_PASSWORD = "That is not your current password."
+WRONG_PASSWORD = _l("That is not your current password.")
 
 
 def check_current_password(field: PasswordField) -> None:
@@ -33,9 +35,9 @@ def check_current_password(field: PasswordField) -> None:
 class ChangePasswordForm(Form):
     """Change the password, knowing the current one."""
 
-    current_password = password_field("Current password", "Enter your current password.")
-    password = new_password_field("New password")
-    confirm = confirm_field("Confirm new password", "password")
+    current_password = password_field(_l("Current password"), _l("Enter your current password."))
+    password = new_password_field(_l("New password"))
+    confirm = confirm_field(_l("Confirm new password"), "password")
 
     def validate_current_password(self, field: PasswordField) -> None:
         """Accept only the current password."""
@@ -52,7 +54,7 @@ class ProfileForm(Form):
     username = username_field()
     email = email_field()
     # No validators of its own: needed only when the email changes (below).
-    current_password = PasswordField("Current password")
+    current_password = PasswordField(_l("Current password"))
 
     def validate_username(self, field: StringField) -> None:
         """Allow the user's own name, or one nobody has."""
@@ -72,14 +74,14 @@ class ProfileForm(Form):
         if not self.changes_email:
             return
         if not field.data:
-            raise ValidationError("Enter your current password to change your email.")
+            raise ValidationError(_("Enter your current password to change your email."))
         check_current_password(field)
 
 
 class DeleteAccountForm(Form):
     """Delete the account, knowing its password."""
 
-    password = password_field("Password", "Enter your password to delete your account.")
+    password = password_field(_l("Password"), _l("Enter your password to delete your account."))
 
     def validate_password(self, field: PasswordField) -> None:
         """Accept only the current password."""
@@ -89,7 +91,7 @@ class DeleteAccountForm(Form):
 class NewRecoveryCodeForm(Form):
     """Replace the recovery code, knowing the current password."""
 
-    current_password = password_field("Current password", "Enter your current password.")
+    current_password = password_field(_l("Current password"), _l("Enter your current password."))
 
     def validate_current_password(self, field: PasswordField) -> None:
         """Accept only the current password."""

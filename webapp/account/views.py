@@ -7,8 +7,10 @@ from typing import cast
 from urllib.parse import quote
 
 from flask import Response, flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from desktop.languages import N_
 from webapp.account import bp
 from webapp.account.forms import (
     ChangePasswordForm,
@@ -41,7 +43,7 @@ def password():
         current_user.set_password(cast(str, form.password.data))
         current_user.end_logins(keep_current=True)
         db.session.commit()
-        flash("Your password has been changed.", "success")
+        flash(_("Your password has been changed."), "success")
         return redirect(url_for("account.index"))
     return render_template("account/password.html", form=form)
 
@@ -54,7 +56,7 @@ def profile():
         current_user.set_identity(cast(str, form.username.data), cast(str, form.email.data))
         db.session.commit()
         session["username"] = current_user.username  # the greeting says the new name at once
-        flash("Your profile has been saved.", "success")
+        flash(_("Your profile has been saved."), "success")
         return redirect(url_for("account.index"))
     return render_template("account/profile.html", form=form)
 
@@ -69,7 +71,7 @@ def recovery_code():
         return show_recovery_code(
             code,
             then=url_for("account.index"),
-            message="Your new recovery code is ready; the old one no longer works.",
+            message=N_("Your new recovery code is ready; the old one no longer works."),
         )
     return render_template("account/recovery_code.html", form=form)
 
@@ -118,7 +120,7 @@ def delete():
         db.session.delete(current_user._get_current_object())
         db.session.commit()
         log_out()
-        flash("Your account has been deleted.", "success")
+        flash(_("Your account has been deleted."), "success")
         return redirect(url_for("main.index"))
     return render_template("account/delete.html", form=form)
 
@@ -129,5 +131,5 @@ def logout_everywhere():
     current_user.end_logins()
     db.session.commit()
     log_out()
-    flash("You have been logged out everywhere.", "success")
+    flash(_("You have been logged out everywhere."), "success")
     return redirect(url_for("main.index"))

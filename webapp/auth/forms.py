@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import cast
 
 from flask import request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, Field, PasswordField, StringField
 from wtforms.validators import (
@@ -59,12 +61,12 @@ def _normalize_username(value: str | None) -> str | None:
 def username_field() -> StringField:
     """Return the Username field: in NFKC and trimmed, required, 2 to 32 characters."""
     return StringField(
-        "Username",
+        _l("Username"),
         # Normalized before any check: the length and the rules are those of the stored name.
         filters=[_normalize_username],
         validators=[
-            InputRequired("Choose a username."),
-            Length(2, 32, "Username must be 2 to 32 characters long."),
+            InputRequired(_l("Choose a username.")),
+            Length(2, 32, _l("Username must be 2 to 32 characters long.")),
         ],
     )
 
@@ -72,23 +74,23 @@ def username_field() -> StringField:
 def email_field() -> EmailField:
     """Return the Email field: trimmed, required, well-formed, <= 254 chars."""
     return EmailField(
-        "Email",
+        _l("Email"),
         filters=[_strip],
         validators=[
-            InputRequired("Enter your email address."),
-            Length(max=254, message="Email addresses are at most 254 characters long."),
-            Email("Enter a valid email address, like mei@example.com."),
+            InputRequired(_l("Enter your email address.")),
+            Length(max=254, message=_l("Email addresses are at most 254 characters long.")),
+            Email(_l("Enter a valid email address, like mei@example.com.")),
         ],
     )
 
 
-def new_password_field(label: str = "Password") -> PasswordField:
+def new_password_field(label: str = _l("Password")) -> PasswordField:
     """Return a field that sets a password: 8 to 128 characters."""
     return PasswordField(
         label,
         validators=[
-            InputRequired("Choose a password."),
-            Length(8, 128, "Password must be 8 to 128 characters long."),
+            InputRequired(_l("Choose a password.")),
+            Length(8, 128, _l("Password must be 8 to 128 characters long.")),
         ],
     )
 
@@ -98,8 +100,8 @@ def confirm_field(label: str, new_password: str) -> PasswordField:
     return PasswordField(
         label,
         validators=[
-            InputRequired("Type the password again."),
-            EqualTo(new_password, "The two passwords do not match."),
+            InputRequired(_l("Type the password again.")),
+            EqualTo(new_password, _l("The two passwords do not match.")),
         ],
     )
 
@@ -110,7 +112,7 @@ def password_field(label: str, required_message: str) -> PasswordField:
         label,
         validators=[
             InputRequired(required_message),
-            Length(max=128, message="Passwords are at most 128 characters long."),
+            Length(max=128, message=_l("Passwords are at most 128 characters long.")),
         ],
     )
 
@@ -136,16 +138,16 @@ def check_username(username: str, owner: User | None = None) -> None:
     """Allow visible letters of one writing system, digits, `_.-`, and only names no one but
     `owner` has (ignoring case and compatibility forms)."""
     if has_invisible_characters(username):
-        raise ValidationError("Usernames cannot contain invisible characters.")
+        raise ValidationError(_("Usernames cannot contain invisible characters."))
     if not has_only_name_characters(username):
         raise ValidationError(
-            "Use only letters, digits, underscores, dots and hyphens (no spaces)."
+            _("Use only letters, digits, underscores, dots and hyphens (no spaces).")
         )
     if not is_highly_restrictive(username):
-        raise ValidationError("Use letters from one writing system.")
+        raise ValidationError(_("Use letters from one writing system."))
     holder = User.by_username(username)
     if holder is not None and (owner is None or holder.id != owner.id):
-        raise ValidationError("That username is taken. Try another one.")
+        raise ValidationError(_("That username is taken. Try another one."))
 
 
 # regex and fontTools are imported on first use: together they would add some 40 ms to every
@@ -185,12 +187,12 @@ def check_new_password(field: Field, *, username: str | None, email: str | None)
         return
     password = cast(str, field.data)  # past InputRequired
     if password.casefold() in common_passwords():
-        raise ValidationError("That password is too common. Choose another one.")
+        raise ValidationError(_("That password is too common. Choose another one."))
     # Folded as usernames are, so ＭＥＩ or MEI in a password is the name mei.
     folded = username_key(password)
     names = (normalize_username(username or ""), (email or "").strip().rpartition("@")[0])
     if any(len(name) >= SHORTEST_NAME_TO_CHECK and username_key(name) in folded for name in names):
-        raise ValidationError("Your password must not contain your username or email.")
+        raise ValidationError(_("Your password must not contain your username or email."))
 
 
 class Form(FlaskForm):
@@ -211,7 +213,7 @@ def check_email(email: str, owner: User | None = None) -> None:
     """Allow each email address once, ignoring case."""
     holder = User.by_email(email)
     if holder is not None and (owner is None or holder.id != owner.id):
-        raise ValidationError("An account already uses that email. Log in instead.")
+        raise ValidationError(_("An account already uses that email. Log in instead."))
 
 
 class RegistrationForm(Form):
@@ -220,7 +222,7 @@ class RegistrationForm(Form):
     username = username_field()
     email = email_field()
     password = new_password_field()
-    confirm = confirm_field("Confirm password", "password")
+    confirm = confirm_field(_l("Confirm password"), "password")
 
     def validate_username(self, field: StringField) -> None:
         """Allow only well-formed names nobody has yet."""
@@ -252,8 +254,8 @@ class LoginForm(ThrottledForm):
     """Log in with email and password."""
 
     email = email_field()
-    password = password_field("Password", "Enter your password.")
-    remember = BooleanField("Remember me")
+    password = password_field(_l("Password"), _l("Enter your password."))
+    remember = BooleanField(_l("Remember me"))
 
     user: User | None = None
 
@@ -269,7 +271,7 @@ class LoginForm(ThrottledForm):
         if self.user is not None and not self.user.check_password(cast(str, field.data)):
             self.user = None
             throttling.record_failure(email)
-            raise ValidationError("Incorrect email or password.")
+            raise ValidationError(_("Incorrect email or password."))
         if self.user is not None:
             throttling.record_success(email)
 
@@ -284,15 +286,15 @@ class RecoverForm(ThrottledForm):
 
     email = email_field()
     recovery_code = StringField(
-        "Recovery code",
+        _l("Recovery code"),
         filters=[_strip],
         validators=[
-            InputRequired("Enter the recovery code you saved."),
-            Length(max=64, message="That recovery code does not match."),
+            InputRequired(_l("Enter the recovery code you saved.")),
+            Length(max=64, message=_l("That recovery code does not match.")),
         ],
     )
-    password = new_password_field("New password")
-    confirm = confirm_field("Confirm new password", "password")
+    password = new_password_field(_l("New password"))
+    confirm = confirm_field(_l("Confirm new password"), "password")
 
     user: User | None = None
 
@@ -306,7 +308,7 @@ class RecoverForm(ThrottledForm):
         # The same words for an unknown email: the form does not tell who has an account.
         if user is None or not user.check_recovery_code(cast(str, field.data)):
             throttling.record_failure(email)  # unknown emails too, or the back-off would tell
-            raise ValidationError("That recovery code does not match.")
+            raise ValidationError(_("That recovery code does not match."))
         throttling.record_success(email)
         self.user = user
 

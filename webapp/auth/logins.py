@@ -11,6 +11,7 @@ from flask_login import login_user, logout_user
 from flask_login.utils import decode_cookie
 from sqlalchemy.exc import SQLAlchemyError
 
+from desktop.languages import N_
 from webapp.database import DatabaseFileMoved
 from webapp.extensions import db, login_manager
 from webapp.models import Login, User
@@ -79,7 +80,7 @@ def log_out() -> None:
 def describe_client(user_agent: str) -> str:
     """Return a short name for the program behind `user_agent`, like "Firefox on Linux"."""
     if "QtWebEngine" in user_agent:
-        return "Doorstep window"
+        return WINDOW
     browser = next(
         (name for marker, name in _BROWSERS if marker in user_agent),
         None,
@@ -87,11 +88,15 @@ def describe_client(user_agent: str) -> str:
     if browser is None:
         # An HTTP client names itself first: "python-requests/2.32.3", "curl/8.5.0".
         product = re.match(r"[\w.-]+", user_agent)
-        return product.group(0)[:60] if product else "Unknown program"
+        return product.group(0)[:60] if product else UNKNOWN
     system = next((name for marker, name in _SYSTEMS if marker in user_agent), None)
     return f"{browser} on {system}" if system else browser
 
 
+# Stored in English, translated where shown (webapp.i18n.client_name).
+WINDOW = N_("Doorstep window")
+UNKNOWN = N_("Unknown program")
+CLIENT_NAMES = frozenset({WINDOW, UNKNOWN})
 # Order matters: Edge's and Chromium's user agents also say Chrome and Safari.
 _BROWSERS = [
     ("Edg/", "Edge"),
@@ -110,11 +115,13 @@ _SYSTEMS = [
     ("CrOS", "ChromeOS"),
     ("Linux", "Linux"),
 ]
+BROWSERS = frozenset(name for _marker, name in _BROWSERS)
+SYSTEMS = frozenset(name for _marker, name in _SYSTEMS)
 
 
 def show_recovery_code(code: str, *, then: str, message: str) -> Response:
     """Render the page that shows a new recovery code once; its button goes on to `then`,
-    where `message` is flashed."""
+    where `message` (English, marked with N_) is flashed in the language of that request."""
     # The code itself stays out of the session cookie: it is in this one response only.
     session[AFTER_RECOVERY_CODE] = {"url": then, "message": message}
     # Sent with no-store, as every page is (webapp/security.py): nor kept in a cache on disk.

@@ -14,6 +14,7 @@ import math
 from datetime import timedelta
 from typing import cast
 
+from flask_babel import gettext
 from sqlalchemy import CursorResult, delete, select, update
 
 from webapp.extensions import db
@@ -37,7 +38,10 @@ def seconds_blocked(email: str) -> float | None:
 
 def too_many_attempts(seconds: float) -> str:
     """Return what a refused attempt is told, the wait rounded up to whole seconds."""
-    return f"Too many attempts. Try again in {math.ceil(seconds)} seconds."
+    # "seconds" even for 1, as the English always said (a plural form would change it).
+    return gettext(
+        "Too many attempts. Try again in %(seconds)s seconds.", seconds=math.ceil(seconds)
+    )
 
 
 def record_failure(email: str) -> None:

@@ -7,19 +7,22 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from desktop.languages import N_
 from webapp.auth import bp
 from webapp.auth.forms import LoginForm, RecoverForm, RegistrationForm, ThrottledForm
 from webapp.auth.logins import AFTER_RECOVERY_CODE, log_in, log_out, show_recovery_code
 from webapp.extensions import db, limiter, login_manager
+from webapp.i18n import remember_locale
 from webapp.models import AccountTaken, User
 
 
 @login_manager.unauthorized_handler
 def ask_to_log_in():
     """Send anonymous visitors to the login page, coming back afterwards to what they asked for."""
-    flash("Please log in to see that page.", "info")
+    flash(_("Please log in to see that page."), "info")
     # Only a GET can be repeated after login: a POST (say, log out) would come back as a 405.
     next_url = request.full_path.rstrip("?") if request.method == "GET" else None
     return redirect(url_for("auth.login", next=next_url))
@@ -51,13 +54,13 @@ def register():
         except AccountTaken:
             # A list once the form is validated (the stubs say Sequence).
             cast(list[str], form.username.errors).append(
-                "That username or email was just taken. Try again."
+                _("That username or email was just taken. Try again.")
             )
         else:
             return show_recovery_code(
                 code,
                 then=url_for("auth.login", email=user.email),
-                message="Your account is ready — log in to continue.",
+                message=N_("Your account is ready — log in to continue."),
             )
     return render_template("auth/register.html", form=form)
 
@@ -70,11 +73,14 @@ def login():
     prefill_email(form)
     if form.validate_on_submit():
         if form.has_no_account:
-            flash("No account uses that email yet — create one below.", "info")
+            flash(_("No account uses that email yet — create one below."), "info")
             return redirect(url_for("auth.register", email=form.email.data))
         assert form.user is not None  # not has_no_account: the form found the account
         log_in(form.user, remember=form.remember.data)
-        return redirect(safe_next_url(request.args.get("next")) or url_for("main.index"))
+        response = redirect(safe_next_url(request.args.get("next")) or url_for("main.index"))
+        if form.user.locale:  # the account's language, here too once logged out again
+            remember_locale(response, form.user.locale)
+        return response
     return render_form("auth/login.html", form)
 
 
@@ -85,7 +91,7 @@ def logout():
     db.session.delete(current_user.current_login)
     db.session.commit()  # first: if the disk refuses, the login is not pretended ended
     log_out()
-    flash("You have been logged out.", "success")
+    flash(_("You have been logged out."), "success")
     return redirect(url_for("main.index"))
 
 
@@ -104,7 +110,7 @@ def recover():
         return show_recovery_code(
             code,
             then=url_for("auth.login", email=user.email),
-            message="Your password has been reset.",
+            message=N_("Your password has been reset."),
         )
     return render_form("auth/recover.html", form)
 
@@ -115,7 +121,8 @@ def recovery_code_saved():
     after = session.pop(AFTER_RECOVERY_CODE, None)
     if not after:  # pressed twice, or in a second tab
         return redirect(url_for("main.index"))
-    flash(after["message"], "success")
+    message = after["message"]  # English, marked with N_ where it was set
+    flash(_(message), "success")
     return redirect(safe_next_url(after["url"]) or url_for("main.index"))
 
 

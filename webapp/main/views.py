@@ -1,9 +1,15 @@
 """Views of the main blueprint."""
 
-from flask import render_template, session
+from typing import cast
+
+from flask import abort, redirect, render_template, session, url_for
 from flask_login import current_user
 
+from webapp.auth.views import safe_next_url
+from webapp.extensions import db
+from webapp.i18n import remember_locale
 from webapp.main import bp
+from webapp.main.forms import LanguageForm
 
 
 @bp.get("/")
@@ -14,3 +20,18 @@ def index():
     current_user.is_authenticated  # noqa: B018
     # .get, not ["username"]: first visits and logged-out sessions have no username.
     return render_template("main/index.html", username=session.get("username"))
+
+
+@bp.post("/language")
+def set_language():
+    """Switch the language: a cookie for this browser, and the account's choice if logged in."""
+    form = LanguageForm()
+    if not form.validate():  # only a hand-made request names another locale
+        abort(400)
+    locale = cast(str, form.locale.data)  # validated: one of LOCALES
+    if current_user.is_authenticated:
+        current_user.locale = locale
+        db.session.commit()
+    response = redirect(safe_next_url(form.next.data) or url_for("main.index"))
+    remember_locale(response, locale)
+    return response
