@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop import __version__, qt, system
+from desktop.languages import N_
 from desktop.locations import make_private_dir
 
 if TYPE_CHECKING:
@@ -16,25 +18,37 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("doorstep.menu")
 
-ABOUT = "About Doorstep"
-OPEN_DATA = "Open data folder"
-OPEN_LOGS = "Open log folder"
-QUIT = "Quit"
-LICENCE = "MIT licence"
+# In English; shown through the window's gettext (the system's language, when Doorstep speaks it).
+FILE = N_("File")
+HELP = N_("Help")
+ABOUT = N_("About Doorstep")
+OPEN_DATA = N_("Open data folder")
+OPEN_LOGS = N_("Open log folder")
+QUIT = N_("Quit")
+LICENCE = N_("MIT licence")
+ABOUT_TEXT = N_(
+    "Doorstep %(version)s\n\nYour data folder:\n%(folder)s\n\n"
+    "Released under the %(licence)s. Nothing leaves your computer."
+)
 
 
-def about_text(data_dir: Path) -> str:
+def _as_written(message: str) -> str:
+    return message
+
+
+def about_text(data_dir: Path, gettext: Callable[[str], str] = _as_written) -> str:
     """Return what About Doorstep says: the version, the data folder and the licence."""
-    return (
-        f"Doorstep {__version__}\n\n"
-        f"Your data folder:\n{data_dir}\n\n"
-        f"Released under the {LICENCE}. Nothing leaves your computer."
-    )
+    values = {"version": __version__, "folder": data_dir, "licence": gettext(LICENCE)}
+    return gettext(ABOUT_TEXT) % values
 
 
-def build(window: Window, data_dir: Path, log_dir: Path) -> list[Menu]:
+def build(
+    window: Window, data_dir: Path, log_dir: Path, gettext: Callable[[str], str] = _as_written
+) -> list[Menu]:
     """Return the menus for `window` (pywebview's menu API; the backends draw them natively)."""
     from webview.menu import Menu, MenuAction, MenuSeparator
+
+    _ = gettext
 
     # pywebview runs each action in a thread of its own, never on the GUI thread.
     def open_data() -> None:
@@ -45,15 +59,15 @@ def build(window: Window, data_dir: Path, log_dir: Path) -> list[Menu]:
         system.open_folder(make_private_dir(log_dir))
 
     def about() -> None:
-        show_about(window, about_text(data_dir))
+        show_about(window, _(ABOUT), about_text(data_dir, gettext))
 
     def quit_() -> None:
         log.info("Quit from the menu")
         window.destroy()  # what a stop signal does: the window closes, start() returns
 
     file_items: list[Menu | MenuAction | MenuSeparator] = [
-        MenuAction(OPEN_DATA, open_data),
-        MenuAction(OPEN_LOGS, open_logs),
+        MenuAction(_(OPEN_DATA), open_data),
+        MenuAction(_(OPEN_LOGS), open_logs),
     ]
     if sys.platform != "darwin":
         # macOS's application menu has its own Quit (Cmd+Q), and the Edit menu (copy and
@@ -61,15 +75,15 @@ def build(window: Window, data_dir: Path, log_dir: Path) -> list[Menu]:
         # asks each window's `closing` handlers first (the window state is saved there), then
         # ends the process: the server, a child reading our stdin, stops on its own, and the
         # data folder's lock goes with the process.
-        file_items += [MenuSeparator(), MenuAction(QUIT, quit_)]
-    return [Menu("File", file_items), Menu("Help", [MenuAction(ABOUT, about)])]
+        file_items += [MenuSeparator(), MenuAction(_(QUIT), quit_)]
+    return [Menu(_(FILE), file_items), Menu(_(HELP), [MenuAction(_(ABOUT), about)])]
 
 
-def show_about(window: Window, text: str) -> None:
+def show_about(window: Window, title: str, text: str) -> None:
     """Show the About box: a Qt message box, else the backend's own dialog."""
     view = qt.native_view(window)
     if view is None:
         # WinForms' and Cocoa's native message box (with a Cancel button that does the same).
-        window.create_confirmation_dialog(ABOUT, text)
+        window.create_confirmation_dialog(title, text)
         return
-    qt.show_about(view, ABOUT, text)
+    qt.show_about(view, title, text)

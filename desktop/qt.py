@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("doorstep.qt")
 
+# Qt's name of the catalogue for each of Doorstep's locales (qtbase_zh_CN.qm).
+QT_LOCALES = {"zh_Hans": "zh_CN"}
 # Bootstrap's dark body background: what the page paints once it has loaded.
 DARK_BACKGROUND = "#212529"
 
@@ -85,6 +87,22 @@ def send_languages(view: object | None, accept_language: str) -> None:
     log.info("The window asks for the languages %s", accept_language)
 
 
+def translate_dialogs(locale: str) -> None:
+    """Give Qt's own dialogs (Save As, the About box's button) the window's language (before_show)."""
+    qt_locale = QT_LOCALES.get(locale)
+    if qt_locale is None:  # English: Qt's own
+        return
+    from qtpy.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
+
+    app = QCoreApplication.instance()
+    translator = QTranslator(app)  # the application owns it: it lives as long as the window
+    folder = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    if app is not None and translator.load(QLocale(qt_locale), "qtbase", "_", folder):
+        app.installTranslator(translator)
+    else:
+        log.warning("No Qt translation for %s in %s", qt_locale, folder)
+
+
 def restore_state(window: Window, data_dir: Path, min_size: tuple[int, int]) -> None:
     """Give the Qt window its saved geometry, on a screen that exists now (before_show)."""
     view = native_view(window)
@@ -148,7 +166,7 @@ def front_trigger(view: object) -> Callable[[], None]:
     return trigger.fired.emit
 
 
-def save_downloads_as_named(view: object | None) -> None:
+def save_downloads_as_named(view: object | None, title: str) -> None:
     """Ask where to save each download the page starts, proposing the name it suggests."""
     if view is None:
         return
@@ -163,7 +181,7 @@ def save_downloads_as_named(view: object | None) -> None:
         if not folder.is_dir():
             folder = Path.home()
         path, _ = QFileDialog.getSaveFileName(
-            window, "Save As", str(folder / download.downloadFileName())
+            window, title, str(folder / download.downloadFileName())
         )
         if not path:
             download.cancel()

@@ -37,6 +37,14 @@ def preferred_languages(environ: Mapping[str, str] | None = None) -> list[str]:
     return tags
 
 
+def window_locale(environ: Mapping[str, str] | None = None) -> str:
+    """Return the locale of the window's own texts: the system's language, if Doorstep speaks it."""
+    from desktop import languages
+
+    tags = preferred_languages(environ)
+    return languages.accepted_locale(",".join(tags)) or languages.DEFAULT_LOCALE
+
+
 def bcp47_tag(locale_name: str) -> str | None:
     """Return the BCP 47 tag of a POSIX locale name (zh_CN.UTF-8 → zh-CN), or None for C or junk."""
     # The codeset and the modifier say nothing a web page is told: sr_RS@latin → sr-RS.

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from desktop import APP_ID, menu, qt, system, system_languages, window_state, windows
+from desktop import APP_ID, languages, menu, qt, system, system_languages, window_state, windows
 from desktop.signals import StopSignals
 
 if TYPE_CHECKING:
@@ -83,7 +83,11 @@ def show(
     views: list[object] = []
     window.events.shown += lambda: views.append(qt.native_view(window))
     # The native menu; Ctrl+Q (and on Qt the menu bar's colours) added once it is shown.
-    menus = menu.build(window, data_dir, system.log_folder())
+    # The window's own texts (menu, About, Save As) speak the system's language, as native
+    # menus do; the pages follow the user's choice in the navbar.
+    locale = system_languages.window_locale()
+    _ = languages.translations(locale).gettext
+    menus = menu.build(window, data_dir, system.log_folder(), _)
     if system.webview_gui() == "qt":
         qt.name_application(APP_ID)
         window.events.before_show += lambda: qt.paint_in_system_scheme(qt.native_view(window))
@@ -92,13 +96,16 @@ def show(
         if tags:
             header = system_languages.accept_language(tags)
             window.events.before_show += lambda: qt.send_languages(qt.native_view(window), header)
-        window.events.shown += lambda: qt.finish_menu(qt.native_view(window), menu.QUIT)
+        window.events.before_show += lambda: qt.translate_dialogs(locale)
+        window.events.shown += lambda: qt.finish_menu(qt.native_view(window), _(menu.QUIT))
         # pywebview's own Qt handler offers the URL's path as the name ("export", or a
         # data: URL's text); ours offers the name the page gives, in the Downloads folder.
-        window.events.shown += lambda: qt.save_downloads_as_named(qt.native_view(window))
+        window.events.shown += lambda: qt.save_downloads_as_named(
+            qt.native_view(window), _("Save As")
+        )
     else:
         if sys.platform == "win32":
-            window.events.shown += lambda: windows.give_menu_item_ctrl_q(window, menu.QUIT)
+            window.events.shown += lambda: windows.give_menu_item_ctrl_q(window, _(menu.QUIT))
         webview.settings["ALLOW_DOWNLOADS"] = True  # WebView2 and WebKit name files well
 
     # Only where the backend takes a PNG (Qt); on Windows and macOS, the executable's own.

@@ -146,7 +146,7 @@ def update_translations() -> int:
     compile_translations()
     print(
         f"Updated {TRANSLATIONS.relative_to(ROOT)}: translate the new and fuzzy messages in its "
-        ".po files (tests/test_translations.py lists them), then run this again to compile."
+        ".po files (tests/test_i18n.py lists them), then run this again to compile."
     )
     return 0
 

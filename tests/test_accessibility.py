@@ -231,7 +231,7 @@ def test_axe_finds_nothing_on_any_page(browser, server, tmp_path, scheme, langua
 
     goto(page, base)
     with page.expect_navigation():
-        page.locator("nav form button[type=submit]").click()
+        page.locator("nav form[action$='/logout'] button").click()
     expect(page.locator(".alert")).to_be_visible()
     audit.check(page, "16-logged-out")
 

@@ -118,9 +118,8 @@ def test_the_window_speaks_the_systems_language_and_shows_a_chinese_name(
     # What the page is told, from its first load on.
     assert window.run_js("navigator.language") == "zh-CN"
     assert window.run_js("navigator.languages") == ["zh-CN", "zh"]
-    # PLACEHOLDER (issue #13, once the translations are merged): the server picked Chinese
-    # from the first request's Accept-Language:
-    # assert window.run_js("document.documentElement.lang") == "zh-Hans"
+    # The server picked Chinese from the first request's Accept-Language.
+    assert window.run_js("document.documentElement.lang") == "zh-Hans"
     assert accept_language_sent(window).startswith("zh-CN")
     window.page("/")
 

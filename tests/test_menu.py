@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 
 from desktop import __version__
-from desktop.menu import ABOUT, LICENCE, OPEN_DATA, OPEN_LOGS, QUIT, about_text
+from desktop.menu import ABOUT, FILE, LICENCE, OPEN_DATA, OPEN_LOGS, QUIT, about_text
 from tests import test_window
 from tests.support.processes import port_is_free, wait_for
 from tests.support.x11 import find_window
+from tests.test_chinese_type import CHINESE_DESKTOP
 from tests.test_window import EXIT_LIMIT
 
 # The window fixtures of tests/test_window.py, for this module's tests too.
@@ -105,7 +106,9 @@ def recorder(tmp_path) -> dict[str, str]:
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
 
-def menu_bar(harness: tuple[Path, Path]) -> dict[str, list[list]]:
+def menu_bar(
+    harness: tuple[Path, Path], file: str = FILE, quit: str = QUIT
+) -> dict[str, list[list]]:
     """The menu bar as the harness last saw it, once Quit has its shortcut."""
 
     def ready() -> dict | None:
@@ -113,7 +116,7 @@ def menu_bar(harness: tuple[Path, Path]) -> dict[str, list[list]]:
             entries = json.loads(harness[0].read_text())
         except (OSError, ValueError):
             return None
-        quits = [item for item in entries.get("File", []) if item[0] == QUIT]
+        quits = [item for item in entries.get(file, []) if item[0] == quit]
         return entries if quits and quits[0][1] else None
 
     return wait_for(ready, 60, "the menu bar with Quit's shortcut")
@@ -236,6 +239,29 @@ def test_about_names_the_version_data_folder_and_licence(
     )
     text = about_text(data_dir)
     assert __version__ in text and str(data_dir) in text and LICENCE in text
+
+
+def test_under_a_chinese_system_the_menu_and_about_speak_chinese(
+    open_window, display, harness, tmp_path
+):
+    # Native menus follow the system's language (gettext's variables), as other apps' do.
+    window = open_window(env=CHINESE_DESKTOP)
+    window.page("/")
+    entries = menu_bar(harness, file="文件", quit="退出")
+    del entries["(background)"]
+    assert entries == {
+        "文件": [
+            ["打开数据文件夹", "", False],
+            ["打开日志文件夹", "", False],
+            ["", "", True],
+            ["退出", "Ctrl+Q", False],
+        ],
+        "帮助": [["关于 Doorstep", "", False]],
+    }
+    trigger(harness, "关于 Doorstep")
+    dialog = wait_for(lambda: find_window(display, "关于 Doorstep"), 30, "the About box")
+    # Qt's own button too (its qtbase catalogue): look at the screenshot.
+    window.screenshot_of(dialog, tmp_path, "about-chinese-system.png")
 
 
 def test_a_frozen_app_starts_the_file_manager_with_the_users_libraries(monkeypatch):

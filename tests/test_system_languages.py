@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.system_languages import accept_language, bcp47_tag, preferred_languages
+from desktop.system_languages import (
+    accept_language,
+    bcp47_tag,
+    preferred_languages,
+    window_locale,
+)
 
 
 @pytest.mark.parametrize(
@@ -109,3 +114,18 @@ def test_q_values_never_fall_to_zero():
     header = accept_language([f"x{letter}" for letter in "abcdefghijklmn"])
     assert header.split(",")[-1] == "xn;q=0.1"
     assert "q=0.0" not in header
+
+
+@pytest.mark.parametrize(
+    ("environ", "locale"),
+    [
+        ({"LANG": "zh_CN.UTF-8"}, "zh_Hans"),
+        ({"LANG": "en_US.UTF-8", "LANGUAGE": "zh_SG:en"}, "zh_Hans"),
+        ({"LANG": "zh_TW.UTF-8"}, "en"),  # Traditional Chinese: not spoken, English
+        ({"LANG": "fr_FR.UTF-8", "LANGUAGE": "fr:zh_CN"}, "zh_Hans"),  # the first it speaks
+        ({"LANG": "C.UTF-8"}, "en"),
+        ({}, "en"),
+    ],
+)
+def test_the_windows_own_texts_take_the_first_system_language_doorstep_speaks(environ, locale):
+    assert window_locale(environ) == locale
