@@ -123,6 +123,7 @@ def test_the_deb_says_what_it_is_and_stays_within_the_budget(build, deb):
     assert field(deb, "Version") == build.version()
     assert field(deb, "Architecture") == build.deb_architecture()
     assert int(field(deb, "Installed-Size")) > 300 * 1024  # KiB: the bundle is in it
+    assert field(deb, "Recommends") == "fonts-noto-cjk"  # Chinese renders without boxes
     info = subprocess.run(["dpkg-deb", "--info", str(deb)], capture_output=True, text=True)
     assert info.returncode == 0, info.stderr
     # No maintainer scripts: dpkg triggers refresh the icon cache and desktop database.
