@@ -145,8 +145,9 @@ def update_translations() -> int:
     pybabel("update", "--ignore-obsolete", "-i", str(POT), "-d", str(TRANSLATIONS))
     compile_translations()
     print(
-        f"Updated {TRANSLATIONS.relative_to(ROOT)}: translate the new and fuzzy messages in its "
-        ".po files (tests/test_i18n.py lists them), then run this again to compile."
+        f"Updated and compiled {TRANSLATIONS.relative_to(ROOT)}. Messages still to translate "
+        "(new or fuzzy) are the ones tests/test_i18n.py lists: translate them in the .po "
+        "files, then run this again."
     )
     return 0
 

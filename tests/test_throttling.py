@@ -288,6 +288,7 @@ def test_the_31st_post_of_a_form_within_a_minute_gets_a_429_page(app, client, au
     html = page(response)
     assert 'data-testid="error"' in html and "Too Many Requests" in html
     assert "This form was sent too many times from this computer." in html
+    assert 1 <= int(response.headers["Retry-After"]) <= 60  # when this minute's window ends
     # Showing the forms is never limited, and each form counts for itself.
     assert all(client.get("/login").status_code == 200 for _ in range(40))
     assert auth.register().status_code == 200

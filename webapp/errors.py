@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
+import time
 
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
+from flask_limiter import RateLimitExceeded
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
@@ -15,7 +18,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from desktop.fatal import sentence
 from desktop.languages import N_
 from webapp.database import DatabaseFileMoved, DatabaseRefused, sqlite_path
-from webapp.extensions import db, login_manager
+from webapp.extensions import db, limiter, login_manager
 
 log = logging.getLogger("doorstep.errors")
 
@@ -88,6 +91,7 @@ def register(app: Flask) -> None:
     """Render HTTP errors, CSRF failures, database failures and crashes with the app's layout."""
     app.register_error_handler(CSRFError, _csrf_failed)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(RateLimitExceeded, _rate_limited)
     app.register_error_handler(DBAPIError, _database_failed)
     app.register_error_handler(DatabaseFileMoved, _database_failed)
     app.register_error_handler(DatabaseRefused, _database_refused)
@@ -114,6 +118,17 @@ def _http_error(error: HTTPException):
     title = _(TITLES[code]) if code in TITLES else error.name
     message = _(MESSAGES[code]) if code in MESSAGES else error.description or ""
     return _render(code, title, message)
+
+
+def _rate_limited(error: RateLimitExceeded):
+    page, code = _http_error(error)
+    # When the broken limit's window ends; Flask-Limiter's own headers option would put
+    # its X-RateLimit-* headers on every response of the limited forms instead.
+    limit = limiter.current_limit
+    if limit is None:
+        return page, code
+    resets_at = limit.window[0]  # reset_at would round it up by a second more
+    return page, code, {"Retry-After": str(max(1, math.ceil(resets_at - time.time())))}
 
 
 def _database_failed(error: DBAPIError | DatabaseFileMoved):
