@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from werkzeug.sansio.http import parse_cookie
 
 from desktop.headers import NO_STORE, SECURITY_HEADERS, security_headers
-from desktop.languages import DEFAULT_LOCALE, HTML_LANG, environ_locale, translations
+from desktop.languages import DEFAULT_LOCALE, HTML_LANG, N_, environ_locale, translations
 
 TOKEN_PARAM = "token"
 
@@ -94,18 +94,14 @@ class AccessGuard:
         """Check Host, then token or cookie; pass allowed requests on to the app."""
         host = environ.get("HTTP_HOST", "").lower()
         if host not in self.allowed_hosts:
-            locale = environ_locale(environ)
-            _ = translations(locale).gettext
-            return self._answer(
+            return self._error(
+                environ,
                 start_response,
-                error_page(
-                    "400 Bad Request",
-                    _("Bad request"),
-                    _(
-                        "This address is not served here. Open Doorstep from its own window "
-                        "or from the address that 'doorstep serve' printed."
-                    ),
-                    locale,
+                "400 Bad Request",
+                N_("Bad request"),
+                N_(
+                    "This address is not served here. Open Doorstep from its own window "
+                    "or from the address that 'doorstep serve' printed."
                 ),
             )
 
@@ -144,25 +140,28 @@ class AccessGuard:
         return [b""]
 
     def _forbidden(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        locale = environ_locale(environ)
-        _ = translations(locale).gettext
-        return self._answer(
+        return self._error(
+            environ,
             start_response,
-            error_page(
-                "403 Forbidden",
-                _("Forbidden"),
-                _(
-                    "This Doorstep server only answers the window or browser it was opened in. "
-                    "Use the full address (with its token) that Doorstep printed when it started."
-                ),
-                locale,
+            "403 Forbidden",
+            N_("Forbidden"),
+            N_(
+                "This Doorstep server only answers the window or browser it was opened in. "
+                "Use the full address (with its token) that Doorstep printed when it started."
             ),
         )
 
     @staticmethod
-    def _answer(
-        start_response: StartResponse, response: tuple[str, list[tuple[str, str]], bytes]
+    def _error(
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        status: str,
+        title: str,
+        message: str,
     ) -> Iterable[bytes]:
-        status, headers, body = response
+        """Answer with the error page in the request's language (`title`, `message`: English)."""
+        locale = environ_locale(environ)
+        _ = translations(locale).gettext
+        status, headers, body = error_page(status, _(title), _(message), locale)
         start_response(status, headers)
         return [body]

@@ -32,18 +32,14 @@ ABOUT_TEXT = N_(
 )
 
 
-def _as_written(message: str) -> str:
-    return message
-
-
-def about_text(data_dir: Path, gettext: Callable[[str], str] = _as_written) -> str:
+def about_text(data_dir: Path, gettext: Callable[[str], str]) -> str:
     """Return what About Doorstep says: the version, the data folder and the licence."""
     values = {"version": __version__, "folder": data_dir, "licence": gettext(LICENCE)}
     return gettext(ABOUT_TEXT) % values
 
 
 def build(
-    window: Window, data_dir: Path, log_dir: Path, gettext: Callable[[str], str] = _as_written
+    window: Window, data_dir: Path, log_dir: Path, gettext: Callable[[str], str]
 ) -> list[Menu]:
     """Return the menus for `window` (pywebview's menu API; the backends draw them natively)."""
     from webview.menu import Menu, MenuAction, MenuSeparator

@@ -37,11 +37,11 @@ def preferred_languages(environ: Mapping[str, str] | None = None) -> list[str]:
     return tags
 
 
-def window_locale(environ: Mapping[str, str] | None = None) -> str:
-    """Return the locale of the window's own texts: the system's language, if Doorstep speaks it."""
+def window_locale(tags: list[str]) -> str:
+    """Return the locale of the window's own texts: the first of the user's languages `tags`
+    (preferred_languages) that Doorstep speaks, else English."""
     from desktop import languages
 
-    tags = preferred_languages(environ)
     return languages.accepted_locale(",".join(tags)) or languages.DEFAULT_LOCALE
 
 

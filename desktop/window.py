@@ -85,14 +85,14 @@ def show(
     # The native menu; Ctrl+Q (and on Qt the menu bar's colours) added once it is shown.
     # The window's own texts (menu, About, Save As) speak the system's language, as native
     # menus do; the pages follow the user's choice in the navbar.
-    locale = system_languages.window_locale()
+    tags = system_languages.preferred_languages()  # read once, at the start
+    locale = system_languages.window_locale(tags)
     _ = languages.translations(locale).gettext
     menus = menu.build(window, data_dir, system.log_folder(), _)
     if system.webview_gui() == "qt":
         qt.name_application(APP_ID)
         window.events.before_show += lambda: qt.paint_in_system_scheme(qt.native_view(window))
         # WebView2 and WKWebView send the system's UI languages themselves; Qt sends none.
-        tags = system_languages.preferred_languages()
         if tags:
             header = system_languages.accept_language(tags)
             window.events.before_show += lambda: qt.send_languages(qt.native_view(window), header)

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.artifacts import keep_artifact
-from tests.support.data import PASSWORD
+from tests.support.data import CHEAP_HASHING, PASSWORD
 from tests.support.processes import Running, doorstep_command, serving
-from tests.test_dark_mode import CHEAP_HASHING
 from tests.test_security_headers import REBOUND_HOST, rebinding_browser
 
 pytestmark = pytest.mark.browser

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from tests import test_window
+from tests.support.data import CHEAP_HASHING
 from tests.support.devtools import CDPSession, cdp_targets
 from tests.support.processes import child_env, serving
-from tests.test_dark_mode import CHEAP_HASHING, browser  # noqa: F401 - a fixture
+from tests.test_browser import browser  # noqa: F401 - a fixture
 
 display = test_window.display
 open_window = test_window.open_window

@@ -9,23 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from tests import test_window
+from tests import test_browser, test_window
 from tests.support.artifacts import keep_artifact
+from tests.support.data import CHEAP_HASHING
 from tests.support.processes import serving
-from tests.test_browser import CHROMIUM, QUIET_CHROMIUM
 from tests.test_security_headers import PageWatch
 
-# The window fixtures of tests/test_window.py, for the window's test here.
+# The window fixtures of tests/test_window.py, for the window's test here, and Chromium.
 display = test_window.display
 open_window = test_window.open_window
+browser = test_browser.browser
 
 pytestmark = pytest.mark.browser
 
-CHEAP_HASHING = {
-    "DOORSTEP_ARGON2_TIME_COST": "1",
-    "DOORSTEP_ARGON2_MEMORY_COST": "8",
-    "DOORSTEP_ARGON2_PARALLELISM": "1",
-}
 
 # Records the theme <html> has when <body> first appears: what the first paint can show.
 THEME_AT_BODY = """
@@ -55,19 +51,6 @@ LUMINANCE = """([selector, property]) => {
   });
   return 0.2126 * r + 0.7152 * g + 0.0722 * b;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, driven by Playwright."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `python3 scripts/dev.py system-deps`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET_CHROMIUM)
-        yield chromium
-        chromium.close()
 
 
 def luminance(page, selector: str, property: str = "background") -> float:

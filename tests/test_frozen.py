@@ -18,9 +18,9 @@ import pytest
 
 from tests.support import REPO_ROOT
 from tests.support.bundle import BUNDLE, INTERNAL
+from tests.support.data import CHEAP_HASHING
 from tests.support.forms import Browser
 from tests.support.processes import serving
-from tests.test_dark_mode import CHEAP_HASHING
 
 pytestmark = [pytest.mark.frozen, pytest.mark.usefixtures("frozen_app")]
 

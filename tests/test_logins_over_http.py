@@ -6,17 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tests.support.bundle import source_and_frozen
+from tests.support.data import CHEAP_HASHING
 from tests.support.forms import Browser, recovery_code_from
 from tests.support.processes import serving
 
 PASSWORD = "correct horse"
 NEW_PASSWORD = "a new battery staple"
-# Production's Argon2 would make each of these many logins take a good part of a second.
-CHEAP_HASHING = {
-    "DOORSTEP_ARGON2_TIME_COST": "1",
-    "DOORSTEP_ARGON2_MEMORY_COST": "8",
-    "DOORSTEP_ARGON2_PARALLELISM": "1",
-}
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ window manager are too fragile to be a test).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import os
 import sys
@@ -19,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from desktop import __version__
+from desktop.languages import DEFAULT_LOCALE, translations
 from desktop.menu import ABOUT, FILE, LICENCE, OPEN_DATA, OPEN_LOGS, QUIT, about_text
 from tests import test_window
 from tests.support.processes import port_is_free, wait_for
-from tests.support.x11 import find_window
+from tests.support.x11 import find_window, press_key
 from tests.test_chinese_type import CHINESE_DESKTOP
 from tests.test_window import EXIT_LIMIT
 
@@ -128,35 +127,6 @@ def trigger(harness: tuple[Path, Path], title: str) -> None:
     wait_for(lambda: not harness[1].exists(), 10, f"{title!r} to be triggered")
 
 
-def press_chord(display_name: str, window: int, *keysyms: str) -> None:
-    """Focus `window`, press `keysyms` in order and release them in reverse (XTest)."""
-    xlib = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
-    xtst = ctypes.CDLL(ctypes.util.find_library("Xtst") or "libXtst.so.6")
-    xlib.XOpenDisplay.restype = ctypes.c_void_p
-    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
-    xlib.XStringToKeysym.restype = ctypes.c_ulong
-    xlib.XStringToKeysym.argtypes = [ctypes.c_char_p]
-    xlib.XKeysymToKeycode.restype = ctypes.c_ubyte
-    xlib.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-    xlib.XSetInputFocus.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_ulong]
-    xlib.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
-    xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
-    dpy = xlib.XOpenDisplay(display_name.encode())
-    if not dpy:
-        raise RuntimeError(f"cannot open X display {display_name}")
-    try:
-        xlib.XSetInputFocus(dpy, window, 2, 0)  # RevertToParent, CurrentTime
-        codes = [xlib.XKeysymToKeycode(dpy, xlib.XStringToKeysym(k.encode())) for k in keysyms]
-        for code in codes:
-            xtst.XTestFakeKeyEvent(dpy, code, 1, 0)
-        for code in reversed(codes):
-            xtst.XTestFakeKeyEvent(dpy, code, 0, 0)
-        xlib.XSync(dpy, 0)
-    finally:
-        xlib.XCloseDisplay(dpy)
-
-
 def test_the_menu_bar_has_about_the_folders_and_quit(open_window, harness, tmp_path):
     window = open_window()
     window.page("/")
@@ -192,7 +162,7 @@ def test_ctrl_q_quits_cleanly(open_window, display, harness):
     menu_bar(harness)  # Quit has its shortcut by now
 
     started = time.monotonic()
-    press_chord(display, window.xid, "Control_L", "q")
+    press_key(display, window.xid, "Control_L", "q")
     status = window.running.wait(EXIT_LIMIT + 10)
     assert time.monotonic() - started <= EXIT_LIMIT
     assert status == 0, window.running.stderr()
@@ -237,7 +207,7 @@ def test_about_names_the_version_data_folder_and_licence(
     window.screenshot_of(
         dialog, tmp_path, "about.png" if data_dir.name == "data" else "about-zh.png"
     )
-    text = about_text(data_dir)
+    text = about_text(data_dir, translations(DEFAULT_LOCALE).gettext)
     assert __version__ in text and str(data_dir) in text and LICENCE in text
 
 

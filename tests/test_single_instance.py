@@ -8,8 +8,6 @@ in the data folder (desktop/instance.py), which a SIGKILL drops with its process
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import os
 import re
@@ -25,7 +23,7 @@ import pytest
 from desktop import instance
 from tests import test_window
 from tests.support.processes import child_env, launch, start_serve, wait_for
-from tests.support.x11 import xwininfo
+from tests.support.x11 import open_display, xlib, xwininfo
 
 # The window tests' fixtures: an Xvfb display for this module, and windows opened on it.
 display = test_window.display
@@ -47,32 +45,12 @@ def doorstep_windows(display: str) -> list[int]:
     return found
 
 
-def _xlib() -> ctypes.CDLL:
-    xlib = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
-    xlib.XOpenDisplay.restype = ctypes.c_void_p
-    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
-    xlib.XDefaultRootWindow.restype = ctypes.c_ulong
-    xlib.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
-    xlib.XCreateSimpleWindow.restype = ctypes.c_ulong
-    xlib.XCreateSimpleWindow.argtypes = [
-        ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_int, ctypes.c_uint,
-        ctypes.c_uint, ctypes.c_uint, ctypes.c_ulong, ctypes.c_ulong,
-    ]  # fmt: skip
-    xlib.XStoreName.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_char_p]
-    xlib.XMapRaised.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-    xlib.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
-    return xlib
-
-
 class CoverWindow:
     """A plain X window over the whole screen, as another application's window would be."""
 
     def __init__(self, display: str) -> None:
-        self.xlib = _xlib()
-        self.dpy = self.xlib.XOpenDisplay(display.encode())
-        if not self.dpy:
-            raise RuntimeError(f"cannot open X display {display}")
+        self.xlib = xlib()
+        self.dpy = open_display(display)  # closing it destroys the window
         root = self.xlib.XDefaultRootWindow(self.dpy)
         self.id = self.xlib.XCreateSimpleWindow(self.dpy, root, 0, 0, 1280, 800, 0, 0, 0)
         self.xlib.XStoreName(self.dpy, self.id, b"cover")

@@ -128,4 +128,4 @@ def test_q_values_never_fall_to_zero():
     ],
 )
 def test_the_windows_own_texts_take_the_first_system_language_doorstep_speaks(environ, locale):
-    assert window_locale(environ) == locale
+    assert window_locale(preferred_languages(environ)) == locale

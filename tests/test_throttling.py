@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from tests.support.data import PASSWORD
+from tests.support.data import CHEAP_HASHING, PASSWORD
 from tests.support.forms import Browser, recovery_code_from
 from tests.support.forms import recover as post_recover
 from tests.support.processes import serving
@@ -27,12 +27,6 @@ NEW_PASSWORD = "a new battery staple"
 BLOCKED = re.compile(r"Too many attempts\. Try again in (\d+) seconds\.")
 INCORRECT = "Incorrect email or password."
 NO_MATCH = "That recovery code does not match."
-# Production's Argon2 would make each of the logins over HTTP take a good part of a second.
-CHEAP_HASHING = {
-    "DOORSTEP_ARGON2_TIME_COST": "1",
-    "DOORSTEP_ARGON2_MEMORY_COST": "8",
-    "DOORSTEP_ARGON2_PARALLELISM": "1",
-}
 
 on_both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 

@@ -10,6 +10,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 # Cheap enough for a test run, still Argon2id; production uses RFC 9106's parameters.
 FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1}
+# The same for a Doorstep process (`doorstep serve`, the window): its environment's settings.
+CHEAP_HASHING = {f"DOORSTEP_{name}": str(value) for name, value in FAST_ARGON2.items()}
 PASSWORD = "correct horse"
 # The accounts in the database Doorstep 0.1.0 made (fixtures/doorstep-0.1.0.sql).
 V0_1_0_ACCOUNTS = [

@@ -1,7 +1,8 @@
 """Xvfb, and the Doorstep window on it: find it, measure it, photograph it, close it.
 
 No window manager runs under bare Xvfb, so closing a window sends what a window manager's
-close button would: a WM_DELETE_WINDOW client message, through Xlib via ctypes.
+close button would: a WM_DELETE_WINDOW client message, through Xlib via ctypes; keys are
+pressed through XTest.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import re
 import select
@@ -116,58 +118,82 @@ class _XEvent(ctypes.Union):
     _fields_ = [("xclient", _XClientMessageEvent), ("pad", ctypes.c_long * 24)]
 
 
-def close_window(display: str, window: int) -> None:
-    """Ask `window` to close as a window manager's close button does (WM_DELETE_WINDOW)."""
-    xlib = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
-    xlib.XOpenDisplay.restype = ctypes.c_void_p
-    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
-    xlib.XInternAtom.restype = ctypes.c_ulong
-    xlib.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
-    xlib.XSendEvent.argtypes = [
+@functools.cache
+def xlib() -> ctypes.CDLL:
+    """Xlib through ctypes, with the signatures of the calls these helpers make."""
+    lib = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    lib.XOpenDisplay.restype = ctypes.c_void_p
+    lib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    lib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    lib.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.XFlush.argtypes = [ctypes.c_void_p]
+    lib.XInternAtom.restype = ctypes.c_ulong
+    lib.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    lib.XSendEvent.argtypes = [
         ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.POINTER(_XEvent)
     ]  # fmt: skip
-    xlib.XFlush.argtypes = [ctypes.c_void_p]
-    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
-    dpy = xlib.XOpenDisplay(display.encode())
+    lib.XStringToKeysym.restype = ctypes.c_ulong
+    lib.XStringToKeysym.argtypes = [ctypes.c_char_p]
+    lib.XKeysymToKeycode.restype = ctypes.c_ubyte
+    lib.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    lib.XSetInputFocus.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_ulong]
+    lib.XDefaultRootWindow.restype = ctypes.c_ulong
+    lib.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+    lib.XCreateSimpleWindow.restype = ctypes.c_ulong
+    lib.XCreateSimpleWindow.argtypes = [
+        ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_int, ctypes.c_uint,
+        ctypes.c_uint, ctypes.c_uint, ctypes.c_ulong, ctypes.c_ulong,
+    ]  # fmt: skip
+    lib.XStoreName.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_char_p]
+    lib.XMapRaised.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    return lib
+
+
+def open_display(display: str) -> int:
+    """Open a connection to `display`; XCloseDisplay it when done."""
+    dpy = xlib().XOpenDisplay(display.encode())
     if not dpy:
         raise RuntimeError(f"cannot open X display {display}")
+    return dpy
+
+
+@contextlib.contextmanager
+def connection(display: str) -> Iterator[int]:
+    """A connection to `display` for the length of the block."""
+    dpy = open_display(display)
     try:
+        yield dpy
+    finally:
+        xlib().XCloseDisplay(dpy)
+
+
+def close_window(display: str, window: int) -> None:
+    """Ask `window` to close as a window manager's close button does (WM_DELETE_WINDOW)."""
+    x = xlib()
+    with connection(display) as dpy:
         event = _XEvent()
         event.xclient.type = 33  # ClientMessage
         event.xclient.window = window
-        event.xclient.message_type = xlib.XInternAtom(dpy, b"WM_PROTOCOLS", 0)
+        event.xclient.message_type = x.XInternAtom(dpy, b"WM_PROTOCOLS", 0)
         event.xclient.format = 32
-        event.xclient.data.l[0] = xlib.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
+        event.xclient.data.l[0] = x.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
         event.xclient.data.l[1] = 0  # CurrentTime
-        if not xlib.XSendEvent(dpy, window, 0, 0, ctypes.byref(event)):
+        if not x.XSendEvent(dpy, window, 0, 0, ctypes.byref(event)):
             raise RuntimeError("XSendEvent failed")
-        xlib.XFlush(dpy)
-    finally:
-        xlib.XCloseDisplay(dpy)
+        x.XFlush(dpy)
 
 
-def press_key(display: str, window: int, keysym: str = "Return") -> None:
-    """Focus `window` and press and release `keysym` on it, as a user's keyboard would (XTest)."""
-    xlib = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+def press_key(display: str, window: int, *keysyms: str) -> None:
+    """Focus `window`, press `keysyms` in order and release them in reverse, as a user's
+    keyboard would (XTest): "Return", or a chord such as "Control_L", "q"."""
+    x = xlib()
     xtst = ctypes.CDLL(ctypes.util.find_library("Xtst") or "libXtst.so.6")
-    xlib.XOpenDisplay.restype = ctypes.c_void_p
-    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
-    xlib.XStringToKeysym.restype = ctypes.c_ulong
-    xlib.XStringToKeysym.argtypes = [ctypes.c_char_p]
-    xlib.XKeysymToKeycode.restype = ctypes.c_ubyte
-    xlib.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-    xlib.XSetInputFocus.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_ulong]
-    xlib.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
     xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
-    dpy = xlib.XOpenDisplay(display.encode())
-    if not dpy:
-        raise RuntimeError(f"cannot open X display {display}")
-    try:
-        xlib.XSetInputFocus(dpy, window, 2, 0)  # RevertToParent, CurrentTime
-        keycode = xlib.XKeysymToKeycode(dpy, xlib.XStringToKeysym(keysym.encode()))
-        xtst.XTestFakeKeyEvent(dpy, keycode, 1, 0)
-        xtst.XTestFakeKeyEvent(dpy, keycode, 0, 0)
-        xlib.XSync(dpy, 0)
-    finally:
-        xlib.XCloseDisplay(dpy)
+    with connection(display) as dpy:
+        x.XSetInputFocus(dpy, window, 2, 0)  # RevertToParent, CurrentTime
+        codes = [x.XKeysymToKeycode(dpy, x.XStringToKeysym(k.encode())) for k in keysyms]
+        for code in codes:
+            xtst.XTestFakeKeyEvent(dpy, code, 1, 0)
+        for code in reversed(codes):
+            xtst.XTestFakeKeyEvent(dpy, code, 0, 0)
+        x.XSync(dpy, 0)
