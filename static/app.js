@@ -1,6 +1,7 @@
 // Doorstep's only script: the two Bootstrap behaviours its pages use, on Bootstrap's own
-// markup, the recovery code's Copy button and the focus on a form's first error, without Bootstrap's 80 KB bundle (which cost the window's start-up more than
-// anything else left on the page: docs/startup.md).
+// markup, the recovery code's Copy button and the focus on a form's first error, without
+// Bootstrap's 80 KB bundle (which cost the window's start-up more than anything else left
+// on the page: docs/startup.md).
 document.addEventListener("click", (event) => {
   // The navbar's toggler shows and hides the links on narrow windows.
   const toggler = event.target.closest('[data-bs-toggle="collapse"]');
